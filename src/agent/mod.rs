@@ -1,0 +1,90 @@
+//! The process-global OpAMP agent: one thread that outlives every pipeline
+//! generation. Host callbacks talk to it only through a channel, so none of
+//! them waits on the network.
+
+mod runtime;
+
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::config::properties::Settings;
+use crate::state_dir::StateDir;
+
+/// Messages from host callbacks to the agent thread.
+#[derive(Debug)]
+pub enum Control {
+    /// A new pipeline generation initialised, with its (re-read) settings.
+    Attach {
+        generation: u64,
+        settings: Box<Settings>,
+    },
+    /// A new generation initialised with invalid settings: stop acting on
+    /// the old ones until a later generation fixes them.
+    Inert { generation: u64 },
+    /// The generation's input thread started: the new pipeline is running.
+    PreRun { generation: u64, hot_reload: bool },
+    /// A generation exited because a reload replaced it.
+    Detach { generation: u64 },
+    /// Fluent Bit refused a new config; the old pipeline keeps running.
+    HaltedReload,
+    /// A reload failed in init and the process is exiting.
+    Aborted { generation: u64 },
+    /// Final shutdown: say goodbye and end.
+    Shutdown,
+}
+
+pub struct AgentHandle {
+    tx: Sender<Control>,
+    done: Receiver<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AgentHandle {
+    pub fn send(&self, c: Control) {
+        // A send fails only once the thread has ended, when there is no one
+        // left to tell.
+        let _ = self.tx.send(c);
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    /// Waits for the thread to end, at most until `deadline`. Returns
+    /// whether it ended.
+    pub fn wait_until(mut self, deadline: Instant) -> bool {
+        let ended = match self.done.recv_deadline(deadline) {
+            Ok(()) => true,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => true,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => false,
+        };
+        if ended {
+            if let Some(t) = self.thread.take() {
+                let _ = t.join();
+            }
+        }
+        ended
+    }
+}
+
+/// Starts the agent thread. Fails when the state folder cannot be used or
+/// is locked by another copy of the plugin in this process or another.
+pub fn start(settings: Settings, generation: u64) -> Result<AgentHandle, String> {
+    let state = StateDir::open(&settings.state_dir)?;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let (done_tx, done) = crossbeam_channel::bounded(1);
+    let thread = std::thread::Builder::new()
+        .name("opamp-client".into())
+        .spawn(move || {
+            runtime::run(settings, state, generation, rx);
+            let _ = done_tx.send(());
+        })
+        .map_err(|e| format!("cannot start the OpAMP client thread: {e}"))?;
+    Ok(AgentHandle {
+        tx,
+        done,
+        thread: Some(thread),
+    })
+}

@@ -1,0 +1,5 @@
+//! Reading the plugin's own configuration.
+
+pub mod includes;
+pub mod properties;
+pub mod section;

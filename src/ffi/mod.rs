@@ -1,0 +1,148 @@
+//! The proxy-ABI boundary: every symbol Fluent Bit looks up, and the only
+//! module with `unsafe`.
+//!
+//! Rules, after rustls-ffi: every export catches panics and turns them into a
+//! safe return value; pointers from the host are read once, checked for
+//! null, and copied; nothing here blocks except the bounded goodbye on final
+//! shutdown. Register and PreRegister only register: dry runs and reloads
+//! call them too.
+
+#[allow(
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    dead_code,
+    clippy::all
+)]
+pub mod bindings;
+pub mod host;
+pub mod sys;
+
+use std::ffi::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use bindings::{flb_input_plugin_head, flb_proxy_def};
+
+use crate::plugin;
+
+/// Our registration strings. The host keeps `description` without copying
+/// it, so both live in static storage for the life of the process.
+static NAME: &[u8] = b"opamp\0";
+static DESCRIPTION: &[u8] = b"OpAMP client: reports status and applies remote config\0";
+
+/// Runs `f`, turning a panic into `fallback`: unwinding into C is undefined.
+fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(_) => {
+            crate::error!("internal error: panic in {what}; the plugin stays inert");
+            fallback
+        }
+    }
+}
+
+/// # Safety
+/// Called by Fluent Bit with its reload flag; reads nothing else.
+#[no_mangle]
+pub extern "C" fn FLBPluginPreRegister(_hot_reloading: c_int) -> c_int {
+    // Registration must have no side effects: `--dry-run` and every reload
+    // call this too.
+    0
+}
+
+/// Fills in the registration definition.
+#[no_mangle]
+pub extern "C" fn FLBPluginRegister(def: *mut flb_proxy_def) -> c_int {
+    guard("FLBPluginRegister", -1, || {
+        if def.is_null() {
+            return -1;
+        }
+        // SAFETY: the host passes a live, writable definition of at least the
+        // five leading fields (32 bytes on LP64) in every release from 2.2 on.
+        // We write only those fields: 3.2.x allocates nothing beyond them and
+        // does not zero `flags`.
+        unsafe {
+            (*def).type_ = bindings::FLB_OPAMP_PROXY_INPUT_PLUGIN as c_int;
+            (*def).proxy = bindings::FLB_OPAMP_PROXY_GOLANG as c_int;
+            (*def).flags = 0;
+            (*def).name = NAME.as_ptr() as *mut c_char;
+            (*def).description = DESCRIPTION.as_ptr() as *mut c_char;
+        }
+        plugin::on_register(def as usize);
+        0
+    })
+}
+
+/// Attaches a new pipeline instance. Never fails: a failed Init kills
+/// Fluent Bit 5.x and corrupts 3.2.x, so bad settings leave us inert instead.
+#[no_mangle]
+pub extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
+    guard("FLBPluginInit", 1, || {
+        if let Some(h) = host::Host::from_init_arg(plugin as *const flb_input_plugin_head) {
+            plugin::on_init(h);
+        }
+        // Go's FLB_OK: the host treats <= 0 as failure.
+        1
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn FLBPluginInputPreRun(enable_hot_reload: c_int) -> c_int {
+    guard("FLBPluginInputPreRun", 0, || {
+        plugin::on_pre_run(enable_hot_reload != 0);
+        0
+    })
+}
+
+/// The host polls this every second. We emit no records, so it returns at
+/// once with nothing.
+#[no_mangle]
+pub extern "C" fn FLBPluginInputCallback(data: *mut *mut c_void, len: *mut usize) -> c_int {
+    guard("FLBPluginInputCallback", 0, || {
+        if !data.is_null() {
+            // SAFETY: the host passes the address of a local `void *`.
+            unsafe { *data = std::ptr::null_mut() };
+        }
+        if !len.is_null() {
+            // SAFETY: the host passes the address of a local `size_t`.
+            unsafe { *len = 0 };
+        }
+        0
+    })
+}
+
+/// Exported so the host never calls libc `free` on a buffer it did not
+/// allocate; we never hand one out.
+#[no_mangle]
+pub extern "C" fn FLBPluginInputCleanupCallback(_data: *mut c_void) -> c_int {
+    0
+}
+
+#[no_mangle]
+pub extern "C" fn FLBPluginInputPause() {
+    guard("FLBPluginInputPause", (), plugin::on_pause)
+}
+
+#[no_mangle]
+pub extern "C" fn FLBPluginInputResume() {
+    guard("FLBPluginInputResume", (), plugin::on_resume)
+}
+
+#[no_mangle]
+pub extern "C" fn FLBPluginInputPreExit(_shutdown_by_hot_reloading: c_int) {
+    // Deliberately unused: the flag stays 1 after a halted reload, so it
+    // would misreport the final shutdown. Registrations tell us instead.
+}
+
+#[no_mangle]
+pub extern "C" fn FLBPluginExit() -> c_int {
+    guard("FLBPluginExit", 0, || {
+        plugin::on_exit();
+        0
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn FLBPluginUnregister(def: *mut flb_proxy_def) {
+    guard("FLBPluginUnregister", (), || plugin::on_unregister(def as usize))
+}

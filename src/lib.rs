@@ -1,0 +1,20 @@
+//! fluent-bit-opamp: an in-process OpAMP client for Fluent Bit.
+//!
+//! Fluent Bit loads this library through its external-plugin proxy ABI (the
+//! one Go plugins use) as an input plugin named `opamp`. The FFI layer in
+//! [`ffi`] is the only place with `unsafe`; everything it calls is plain Rust
+//! that tests drive directly.
+
+pub mod agent;
+pub mod config;
+// pub mod core;
+pub mod ffi;
+pub mod lifecycle;
+pub mod logging;
+pub mod plugin;
+pub mod proto;
+pub mod state_dir;
+pub mod transport;
+
+/// The plugin's own version, reported to the server beside Fluent Bit's.
+pub const PLUGIN_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,223 @@
+//! What each host callback does, in safe Rust.
+//!
+//! The FFI layer calls in here with copied values. Process-global state is
+//! the lifecycle (which callbacks have happened) and the one agent, both
+//! behind short-lived locks: no callback waits on the network or on the
+//! agent thread, except the final Unregister, which gives the agent at most
+//! [`GOODBYE_BUDGET`] to say goodbye.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::agent::{self, AgentHandle, Control};
+use crate::config::properties::{self, RawProperties, Settings, PROPERTIES};
+use crate::config::section;
+use crate::ffi::host::Host;
+use crate::lifecycle::{ExitOutcome, InitOutcome, Lifecycle, RegId, UnregisterOutcome};
+use crate::logging;
+use crate::{error, info, warn};
+
+/// How long final shutdown may take, from the last Exit to the thread's end.
+pub const GOODBYE_BUDGET: Duration = Duration::from_millis(900);
+
+static LIFECYCLE: Mutex<Lifecycle> = Mutex::new(Lifecycle::new());
+static AGENT: Mutex<Option<AgentHandle>> = Mutex::new(None);
+static SHUTDOWN_STARTED: Mutex<Option<Instant>> = Mutex::new(None);
+
+fn lifecycle<T>(f: impl FnOnce(&mut Lifecycle) -> T) -> T {
+    let mut g = LIFECYCLE.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut g)
+}
+
+fn with_agent<T>(f: impl FnOnce(&mut Option<AgentHandle>) -> T) -> T {
+    let mut g = AGENT.lock().unwrap_or_else(|p| p.into_inner());
+    f(&mut g)
+}
+
+fn send(c: Control) {
+    with_agent(|a| {
+        if let Some(a) = a.as_ref() {
+            a.send(c);
+        }
+    });
+}
+
+pub fn on_register(def: RegId) {
+    lifecycle(|l| l.on_register(def));
+}
+
+pub fn on_init(host: Host) {
+    if let Some(sink) = host.log_sink() {
+        logging::install(host.max_level(), sink);
+    }
+    let outcome = lifecycle(|l| l.on_init());
+    let generation = match outcome {
+        InitOutcome::Duplicate => {
+            error!(
+                "only one [INPUT] opamp is supported per Fluent Bit process; \
+                 this second one stays inert. Remove it from the configuration."
+            );
+            return;
+        }
+        InitOutcome::Unregistered => {
+            error!("Init without registration; the plugin stays inert");
+            return;
+        }
+        InitOutcome::Start { generation } | InitOutcome::Reattach { generation } => generation,
+    };
+
+    let settings = match read_settings(&host) {
+        Ok(s) => s,
+        Err(()) => {
+            // Detach whatever ran before: a broken config must not keep
+            // applying remote config with stale settings.
+            send(Control::Inert { generation });
+            return;
+        }
+    };
+
+    let running = with_agent(|a| a.as_ref().map(|a| a.is_running()).unwrap_or(false));
+    if running {
+        send(Control::Attach {
+            generation,
+            settings: Box::new(settings),
+        });
+        return;
+    }
+    match agent::start(settings, generation) {
+        Ok(handle) => with_agent(|a| *a = Some(handle)),
+        Err(e) => error!("{e}; the plugin stays inert"),
+    }
+}
+
+/// Gathers the section's properties from every place we can see them and
+/// validates them; errors are logged by name and leave the plugin inert.
+fn read_settings(host: &Host) -> Result<Settings, ()> {
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let explicit = host.property("config_file").map(std::path::PathBuf::from);
+    let found = section::find_sections(explicit.as_deref(), &args);
+
+    let mut raw = RawProperties::default();
+    match &found {
+        Some((_, sections)) if sections.len() == 1 => raw = sections[0].clone(),
+        Some((_, sections)) if sections.len() > 1 => {
+            error!(
+                "{} [INPUT] opamp sections found; only one is supported",
+                sections.len()
+            );
+            raw = sections[0].clone();
+        }
+        _ => debug_unseen_keys(),
+    }
+    for unknown in raw.unknown_keys() {
+        warn!("unknown property '{unknown}' ignored; check its spelling (see the plugin's README for the list)");
+    }
+    // The host's values win for keys it passes through: it has already
+    // expanded variables exactly as the rest of the pipeline sees them.
+    for p in PROPERTIES.iter().filter(|p| !p.repeatable) {
+        if let Some(v) = host.property(p.name) {
+            if raw.get(p.name) != Some(v.as_str()) {
+                raw.push(p.name, &v);
+            }
+        }
+    }
+
+    match properties::parse(&raw) {
+        Ok(s) => {
+            if !s.tls.verify {
+                warn!("tls.verify is off: the OpAMP server's certificate is NOT checked");
+            }
+            Ok(s)
+        }
+        Err(errors) => {
+            for e in &errors {
+                error!("{e}");
+            }
+            error!(
+                "{} invalid propert{}; the OpAMP client is not running. Fluent Bit's pipeline is unaffected.",
+                errors.len(),
+                if errors.len() == 1 { "y" } else { "ies" }
+            );
+            Err(())
+        }
+    }
+}
+
+fn debug_unseen_keys() {
+    crate::debug!(
+        "could not find the [INPUT] opamp section in a config file or on the command line; \
+         unknown keys cannot be checked and tls.* keys and repeated keys are unavailable"
+    );
+}
+
+pub fn on_pre_run(hot_reload: bool) {
+    if let Some(generation) = lifecycle(|l| l.on_pre_run()) {
+        send(Control::PreRun {
+            generation,
+            hot_reload,
+        });
+    }
+}
+
+pub fn on_pause() {}
+
+pub fn on_resume() {}
+
+pub fn on_exit() {
+    match lifecycle(|l| l.on_exit()) {
+        ExitOutcome::Reload { generation } => send(Control::Detach { generation }),
+        ExitOutcome::Shutdown { .. } => begin_shutdown(),
+        ExitOutcome::Other => {}
+    }
+}
+
+fn begin_shutdown() {
+    let mut started = SHUTDOWN_STARTED.lock().unwrap_or_else(|p| p.into_inner());
+    if started.is_none() {
+        *started = Some(Instant::now());
+        send(Control::Shutdown);
+    }
+}
+
+pub fn on_unregister(def: RegId) {
+    match lifecycle(|l| l.on_unregister(def)) {
+        UnregisterOutcome::Shutdown => {
+            begin_shutdown();
+            finish_shutdown();
+        }
+        UnregisterOutcome::Aborted { generation } => {
+            // The process is about to exit after a reload failed in init:
+            // whatever must survive (the apply state) is written now.
+            send(Control::Aborted { generation });
+            begin_shutdown();
+            finish_shutdown();
+        }
+        UnregisterOutcome::HaltedReload => send(Control::HaltedReload),
+        UnregisterOutcome::Superseded | UnregisterOutcome::Idle | UnregisterOutcome::Unknown => {}
+    }
+}
+
+/// Waits for the agent's goodbye, bounded by the budget counted from the
+/// moment shutdown began.
+fn finish_shutdown() {
+    let start = SHUTDOWN_STARTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .unwrap_or_else(Instant::now);
+    let deadline = start + GOODBYE_BUDGET;
+    let handle = with_agent(|a| a.take());
+    if let Some(h) = handle {
+        let took = start.elapsed();
+        if h.wait_until(deadline) {
+            info!("OpAMP client stopped ({} ms)", start.elapsed().as_millis());
+        } else {
+            warn!(
+                "OpAMP client did not stop within {} ms; leaving it to process exit (waited {} ms)",
+                GOODBYE_BUDGET.as_millis(),
+                took.as_millis()
+            );
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! The plain-HTTP transport: each exchange is one POST carrying an
+//! AgentToServer and answered with a ServerToAgent.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::body::{self, BodyError};
+use super::endpoint::Endpoint;
+use super::headers::Headers;
+use super::proxy::{self, ProxyMode};
+use super::status;
+use super::{tls, TlsOptions, TransportError};
+
+const CONTENT_TYPE: &str = "application/x-protobuf";
+/// The spec's header name; its value is the instance UID as a UUID string.
+pub const INSTANCE_UID_HEADER: &str = "OpAMP-Instance-UID";
+
+/// Everything needed to talk to an OpAMP server over plain HTTP.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub endpoint: Endpoint,
+    /// Sent on every POST (e.g. `Authorization`).
+    pub headers: Headers,
+    /// For `https://`; `None` builds a default (system roots, verification
+    /// on) when the transport is created.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub proxy: ProxyMode,
+    pub connect_timeout: Duration,
+    /// For the whole exchange, connect included.
+    pub request_timeout: Duration,
+    /// Largest response body accepted, measured after decompression.
+    pub max_message_size: usize,
+    /// Largest request body sent, measured before compression.
+    pub max_send_size: usize,
+    /// gzip request bodies (`Content-Encoding: gzip`).
+    pub compress: bool,
+}
+
+impl HttpConfig {
+    pub fn new(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            headers: Headers::new(),
+            tls: None,
+            proxy: ProxyMode::FromEnv,
+            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: super::DEFAULT_IO_TIMEOUT,
+            max_message_size: super::DEFAULT_MAX_MESSAGE_SIZE,
+            max_send_size: super::DEFAULT_MAX_MESSAGE_SIZE,
+            compress: true,
+        }
+    }
+}
+
+/// A reusable HTTP client for one endpoint (keeps the connection alive
+/// between polls).
+pub struct HttpTransport {
+    agent: ureq::Agent,
+    url: String,
+    /// For messages: never carries the query string.
+    shown: String,
+    /// The proxy in use, for messages (no credentials).
+    proxy: Option<String>,
+    headers: Headers,
+    max_message_size: usize,
+    max_send_size: usize,
+    compress: bool,
+}
+
+impl HttpTransport {
+    pub fn new(config: &HttpConfig) -> Result<Self, TransportError> {
+        let endpoint = &config.endpoint;
+        if endpoint.scheme().is_websocket() {
+            return Err(TransportError::Config(format!(
+                "the HTTP transport needs an http:// or https:// endpoint, not {}://",
+                endpoint.scheme().as_str()
+            )));
+        }
+        let mut builder = ureq::AgentBuilder::new()
+            .timeout_connect(config.connect_timeout)
+            .timeout(config.request_timeout)
+            // A redirected POST would be replayed as a GET, or carry our
+            // Authorization header to another host. Neither is wanted:
+            // a 3xx is reported so the operator fixes the endpoint.
+            .redirects(0)
+            .user_agent(super::USER_AGENT)
+            .max_idle_connections_per_host(1);
+        if endpoint.scheme().is_tls() {
+            let tls = match &config.tls {
+                Some(tls) => tls.clone(),
+                None => tls::build(&TlsOptions::default())?.config,
+            };
+            builder = builder.tls_config(tls);
+        }
+        let proxy = proxy::resolve(&config.proxy, endpoint)?;
+        if let Some(proxy) = &proxy {
+            let ureq_proxy = ureq::Proxy::new(proxy.url_with_credentials()).map_err(|_| {
+                TransportError::Config(format!("proxy {proxy} is not usable by the HTTP client"))
+            })?;
+            builder = builder.proxy(ureq_proxy);
+        }
+        Ok(Self {
+            agent: builder.build(),
+            url: endpoint.url(),
+            shown: endpoint.to_string(),
+            proxy: proxy.map(|p| p.to_string()),
+            headers: config.headers.clone(),
+            max_message_size: config.max_message_size,
+            max_send_size: config.max_send_size,
+            compress: config.compress,
+        })
+    }
+
+    /// POST one AgentToServer (protobuf bytes) and return the
+    /// ServerToAgent bytes from the response.
+    pub fn exchange(
+        &mut self,
+        instance_uid: &[u8; 16],
+        body: &[u8],
+    ) -> Result<Vec<u8>, TransportError> {
+        if body.len() > self.max_send_size {
+            return Err(TransportError::RequestTooLarge {
+                size: body.len(),
+                limit: self.max_send_size,
+            });
+        }
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .set("Content-Type", CONTENT_TYPE)
+            .set(INSTANCE_UID_HEADER, &uuid_string(instance_uid))
+            .set("Accept-Encoding", "gzip");
+        for (name, value) in self.headers.iter() {
+            request = request.set(name, value);
+        }
+        let result = if self.compress {
+            request
+                .set("Content-Encoding", "gzip")
+                .send_bytes(&body::gzip(body))
+        } else {
+            request.send_bytes(body)
+        };
+        match result {
+            Ok(response) if (200..300).contains(&response.status()) => self.read_body(response),
+            // ureq returns 1xx/3xx as successes; for us they are refusals.
+            Ok(response) => Err(status::classify(response.status(), None)),
+            Err(ureq::Error::Status(code, response)) => Err(status::classify(
+                code,
+                response.header("Retry-After").map(str::to_string),
+            )),
+            Err(ureq::Error::Transport(t)) => Err(self.transport_error(t)),
+        }
+    }
+
+    fn read_body(&self, response: ureq::Response) -> Result<Vec<u8>, TransportError> {
+        // A declared length over the limit is refused unread. With gzip the
+        // declared length is the compressed size, which real bodies never
+        // inflate past the decompressed limit.
+        let declared = response
+            .header("Content-Length")
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_message_size as u64) {
+            return Err(TransportError::TooLarge {
+                limit: self.max_message_size,
+            });
+        }
+        // ureq has already wrapped a gzip body in a decoder, so the limit
+        // below counts decompressed bytes: a gzip bomb stops at the limit.
+        body::read_limited(response.into_reader(), self.max_message_size).map_err(|e| match e {
+            BodyError::TooLarge { limit } => TransportError::TooLarge { limit },
+            BodyError::Read(msg) => TransportError::Malformed(format!(
+                "cannot read the response body from {}: {msg}",
+                self.shown
+            )),
+        })
+    }
+
+    /// ureq's own `Display` starts with the URL (which may hold a token in
+    /// its query) and, for header errors, the header line: neither may
+    /// reach the log, so messages are rebuilt from the error's parts.
+    fn transport_error(&self, t: ureq::Transport) -> TransportError {
+        use ureq::ErrorKind;
+        let source = std::error::Error::source(&t).map(|s| s.to_string());
+        let cause = || source.clone().unwrap_or_else(|| t.kind().to_string());
+        if let Some(timeout) = find_timeout(&t) {
+            return timeout;
+        }
+        if let Some(tls) = find_tls_error(&t) {
+            return TransportError::Tls(tls);
+        }
+        match t.kind() {
+            ErrorKind::Dns | ErrorKind::ConnectionFailed => TransportError::Connect {
+                target: self.shown.clone(),
+                reason: cause(),
+            },
+            ErrorKind::ProxyConnect => TransportError::Proxy {
+                proxy: self.proxy_shown(),
+                reason: format!("no tunnel to {}: {}", self.shown, cause()),
+            },
+            ErrorKind::ProxyUnauthorized => TransportError::ProxyAuth {
+                proxy: self.proxy_shown(),
+            },
+            ErrorKind::InvalidUrl
+            | ErrorKind::UnknownScheme
+            | ErrorKind::InvalidProxyUrl
+            | ErrorKind::InsecureRequestHttpsOnly => TransportError::Config(format!(
+                "the HTTP client cannot use {}: {}",
+                self.shown,
+                t.kind()
+            )),
+            ErrorKind::TooManyRedirects => TransportError::Rejected { status: 300 },
+            ErrorKind::BadStatus | ErrorKind::BadHeader | ErrorKind::HTTP => {
+                TransportError::Protocol(format!("invalid HTTP response from {}", self.shown))
+            }
+            ErrorKind::Io => TransportError::Io(cause()),
+        }
+    }
+}
+
+impl HttpTransport {
+    fn proxy_shown(&self) -> String {
+        self.proxy
+            .clone()
+            .unwrap_or_else(|| "(none configured)".into())
+    }
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("endpoint", &self.shown)
+            .field("headers", &self.headers)
+            .field("compress", &self.compress)
+            .finish()
+    }
+}
+
+/// RFC 4122 canonical form: 8-4-4-4-12 lower-case hex.
+pub fn uuid_string(uid: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(36);
+    for (i, byte) in uid.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+fn sources(t: &ureq::Transport) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(std::error::Error::source(t), |e| e.source())
+}
+
+fn find_timeout(t: &ureq::Transport) -> Option<TransportError> {
+    sources(t)
+        .filter_map(|e| e.downcast_ref::<io::Error>())
+        .any(body::is_would_block)
+        .then_some(TransportError::Timeout(
+            "waiting for the server's HTTP response",
+        ))
+}
+
+fn find_tls_error(t: &ureq::Transport) -> Option<String> {
+    sources(t).find_map(|e| {
+        e.downcast_ref::<rustls::Error>()
+            .or_else(|| {
+                e.downcast_ref::<io::Error>()
+                    .and_then(|io| io.get_ref())
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            })
+            .map(|tls| tls.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_formatting_matches_the_spec_example() {
+        let uid = [
+            0xf8, 0x1d, 0x4f, 0xae, 0x7d, 0xec, 0x11, 0xd0, 0xa7, 0x65, 0x00, 0xa0, 0xc9, 0x1e,
+            0x6b, 0xf6,
+        ];
+        assert_eq!(uuid_string(&uid), "f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+        assert_eq!(
+            uuid_string(&[0; 16]),
+            "00000000-0000-0000-0000-000000000000"
+        );
+    }
+
+    #[test]
+    fn websocket_endpoints_are_refused() {
+        let cfg = HttpConfig::new(Endpoint::parse("ws://h/v1/opamp").unwrap());
+        let err = HttpTransport::new(&cfg).unwrap_err();
+        assert!(err.is_config(), "{err}");
+    }
+}

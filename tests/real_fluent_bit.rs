@@ -1,0 +1,266 @@
+//! Tests against real Fluent Bit binaries named by `FLUENT_BIT_BIN` (one path,
+//! or several separated by `:` or `,`). Without it every test here prints a
+//! loud SKIPPED line and passes, so a machine without Fluent Bit still runs
+//! the rest of the suite.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn binaries(test: &str) -> Vec<PathBuf> {
+    let Ok(v) = std::env::var("FLUENT_BIT_BIN") else {
+        eprintln!("SKIPPED {test}: FLUENT_BIT_BIN is not set; real Fluent Bit was not tested");
+        return Vec::new();
+    };
+    let bins: Vec<PathBuf> = v
+        .split([':', ','])
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| PathBuf::from(s.trim()))
+        .collect();
+    for b in &bins {
+        assert!(b.exists(), "FLUENT_BIT_BIN names {} which does not exist", b.display());
+    }
+    bins
+}
+
+fn plugin_path() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("libfluent_bit_opamp.so")
+}
+
+/// A running Fluent Bit whose stdout and stderr are collected as they come.
+struct Fb {
+    child: Child,
+    out: Arc<Mutex<String>>,
+    err: Arc<Mutex<String>>,
+}
+
+fn pump(r: impl Read + Send + 'static, buf: Arc<Mutex<String>>) {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(r);
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            buf.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    });
+}
+
+impl Fb {
+    fn spawn(bin: &Path, args: &[String]) -> Fb {
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start fluent-bit");
+        let out = Arc::new(Mutex::new(String::new()));
+        let err = Arc::new(Mutex::new(String::new()));
+        pump(child.stdout.take().unwrap(), out.clone());
+        pump(child.stderr.take().unwrap(), err.clone());
+        Fb { child, out, err }
+    }
+
+    fn all(&self) -> String {
+        format!("{}{}", self.out.lock().unwrap(), self.err.lock().unwrap())
+    }
+
+    fn wait_for(&mut self, what: &str, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.all().contains(what) {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return self.all().contains(what);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// SIGTERM and the time until the process is gone.
+    fn terminate(&mut self) -> Duration {
+        let t0 = Instant::now();
+        self.signal("-TERM");
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return t0.elapsed();
+            }
+            if t0.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return t0.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Fb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("opamp-realfb-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn version_of(bin: &Path) -> String {
+    let out = Command::new(bin).arg("--version").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("?").to_string()
+}
+
+const STARTED: &str = "OpAMP client thread started (tid=";
+
+fn tid_of_start(text: &str) -> String {
+    text.split(STARTED).nth(1).unwrap().split(',').next().unwrap().to_string()
+}
+
+fn classic(dir: &Path, extra: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("plugins.conf"),
+        format!("[PLUGINS]\n    Path {}\n", plugin_path().display()),
+    )
+    .unwrap();
+    let conf = dir.join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    Flush 1\n    Hot_Reload On\n    Plugins_File plugins.conf\n    Log_Level info\n\n\
+             [INPUT]\n    Name dummy\n    Tag d\n    Rate 5\n\n\
+             [INPUT]\n    Name opamp\n    Endpoint ws://127.0.0.1:9/v1/opamp\n    State_Dir {}\n{extra}\n\
+             [OUTPUT]\n    Name stdout\n    Match *\n",
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+#[test]
+fn classic_plugins_file_survives_twenty_hot_reloads() {
+    for bin in binaries("classic_plugins_file_survives_twenty_hot_reloads") {
+        let dir = tmpdir("classic");
+        let conf = classic(&dir, "");
+        let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
+        assert!(fb.wait_for(STARTED, Duration::from_secs(10)), "{}", fb.all());
+        assert!(fb.wait_for("\"message\"=>\"dummy\"", Duration::from_secs(10)) || fb.wait_for("dummy", Duration::from_secs(5)));
+        let tid = tid_of_start(&fb.all());
+        for n in 2..=21u64 {
+            fb.signal("-HUP");
+            let line = format!("generation {n} attached to OpAMP client thread (tid={tid})");
+            assert!(fb.wait_for(&line, Duration::from_secs(15)), "reload {n} missing: {}", fb.all());
+        }
+        assert_eq!(fb.all().matches(STARTED).count(), 1, "one client thread throughout");
+        let before = fb.out.lock().unwrap().len();
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(fb.out.lock().unwrap().len() > before, "dummy records keep flowing after reloads");
+        let took = fb.terminate();
+        println!("SUMMARY {}: classic Plugins_File, 20 SIGHUP reloads on tid {tid}, SIGTERM exit in {} ms", version_of(&bin), took.as_millis());
+        assert!(took < Duration::from_secs(2), "exit took {took:?}: {}", fb.all());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn yaml_plugins_section_loads_the_plugin() {
+    for bin in binaries("yaml_plugins_section_loads_the_plugin") {
+        let dir = tmpdir("yaml");
+        let conf = dir.join("fluent-bit.yaml");
+        std::fs::write(
+            &conf,
+            format!(
+                "service:\n  flush: 1\n  hot_reload: on\n\nplugins:\n  - {}\n\npipeline:\n  inputs:\n    - name: dummy\n      rate: 5\n    - name: opamp\n      endpoint: ws://127.0.0.1:9/v1/opamp\n      state_dir: {}\n      header:\n        - Authorization Bearer yaml-secret\n        - X-Tenant t1\n  outputs:\n    - name: stdout\n      match: '*'\n",
+                plugin_path().display(),
+                dir.join("state").display()
+            ),
+        )
+        .unwrap();
+        let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
+        assert!(fb.wait_for(STARTED, Duration::from_secs(10)), "{}", fb.all());
+        assert!(fb.wait_for("dummy", Duration::from_secs(10)));
+        fb.signal("-HUP");
+        assert!(fb.wait_for("generation 2 attached", Duration::from_secs(15)), "{}", fb.all());
+        assert!(!fb.all().contains("yaml-secret"), "a header value reached the log");
+        let took = fb.terminate();
+        println!("SUMMARY {}: YAML plugins:, reload ok, SIGTERM exit in {} ms", version_of(&bin), took.as_millis());
+        assert!(took < Duration::from_secs(2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn command_line_e_loads_the_plugin() {
+    for bin in binaries("command_line_e_loads_the_plugin") {
+        let dir = tmpdir("dashe");
+        let args: Vec<String> = [
+            "-e",
+            &plugin_path().display().to_string(),
+            "-i",
+            "opamp",
+            "-p",
+            "endpoint=ws://127.0.0.1:9/v1/opamp",
+            "-p",
+            &format!("state_dir={}", dir.join("state").display()),
+            "-i",
+            "dummy",
+            "-o",
+            "stdout",
+            "-f",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut fb = Fb::spawn(&bin, &args);
+        assert!(fb.wait_for(STARTED, Duration::from_secs(10)), "{}", fb.all());
+        assert!(fb.wait_for("dummy", Duration::from_secs(10)));
+        let took = fb.terminate();
+        println!("SUMMARY {}: -e load ok, SIGTERM exit in {} ms", version_of(&bin), took.as_millis());
+        assert!(took < Duration::from_secs(2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn bad_property_is_reported_and_fluent_bit_keeps_running() {
+    for bin in binaries("bad_property_is_reported_and_fluent_bit_keeps_running") {
+        let dir = tmpdir("badprop");
+        let conf = classic(&dir, "    Heartbeat_Interval soon\n    Endpont typo\n");
+        let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
+        let want = "property 'heartbeat_interval': expected a time such as 30, 30s, 5m or 1h, got 'soon'";
+        assert!(fb.wait_for(want, Duration::from_secs(10)), "{}", fb.all());
+        assert!(fb.wait_for("unknown property 'endpont'", Duration::from_secs(2)));
+        let before = fb.out.lock().unwrap().len();
+        std::thread::sleep(Duration::from_millis(2500));
+        assert!(fb.out.lock().unwrap().len() > before, "pipeline must keep running");
+        assert!(!fb.all().contains(STARTED));
+        let log: Vec<String> = fb
+            .all()
+            .lines()
+            .filter(|l| l.contains("opamp"))
+            .map(String::from)
+            .collect();
+        println!("SUMMARY {}: bad property -> inert plugin, pipeline running:\n{}", version_of(&bin), log.join("\n"));
+        let took = fb.terminate();
+        assert!(took < Duration::from_secs(2));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
