@@ -143,10 +143,13 @@ fn classic(dir: &Path, extra: &str) -> PathBuf {
     std::fs::write(
         &conf,
         format!(
-            "[SERVICE]\n    Flush 1\n    Hot_Reload On\n    Plugins_File plugins.conf\n    Log_Level info\n\n\
+            // Absolute: on reload Fluent Bit resolves a relative Plugins_File
+            // against its working directory, not the config's folder.
+            "[SERVICE]\n    Flush 1\n    Hot_Reload On\n    Plugins_File {}\n    Log_Level info\n\n\
              [INPUT]\n    Name dummy\n    Tag d\n    Rate 5\n\n\
              [INPUT]\n    Name opamp\n    Endpoint ws://127.0.0.1:9/v1/opamp\n    State_Dir {}\n{extra}\n\
              [OUTPUT]\n    Name stdout\n    Match *\n",
+            dir.join("plugins.conf").display(),
             dir.join("state").display()
         ),
     )

@@ -22,8 +22,9 @@ pub enum Action {
     Restart,
     /// Connection settings on offer (only with
     /// `accepts_opamp_connection_settings`). The heartbeat interval in them
-    /// is already in effect; everything else is the driver's call.
-    ConnectionSettings(ConnectionSettingsOffers),
+    /// is already in effect; everything else is the driver's call. Boxed:
+    /// it dwarfs every other variant.
+    ConnectionSettings(Box<ConnectionSettingsOffers>),
     /// The server assigned a new instance uid, already in use by the core;
     /// store it so the next process start keeps it.
     PersistInstanceUid([u8; 16]),

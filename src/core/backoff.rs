@@ -84,8 +84,11 @@ impl Backoff {
 }
 
 /// `d * r / 2^64`, i.e. a uniform point in `[0, d)` for uniform `r`.
+/// Durations past u64 nanoseconds (584 years) are clamped first so the
+/// product fits in u128.
 fn scale(d: Duration, r: u64) -> Duration {
-    let nanos = (d.as_nanos() * u128::from(r)) >> 64;
+    let d = d.as_nanos().min(u128::from(u64::MAX));
+    let nanos = (d * u128::from(r)) >> 64;
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
