@@ -20,7 +20,15 @@ fn build_test_host() {
     let compiler = cc::Build::new().cargo_metadata(false).get_compiler();
     let status = compiler
         .to_command()
-        .args(["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Iinclude"])
+        .args([
+            "-std=c11",
+            "-O1",
+            "-g",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-Iinclude",
+        ])
         .arg("tests/host/proxy_host.c")
         .arg("-o")
         .arg(&exe)

@@ -7,7 +7,7 @@
 
 pub mod agent;
 pub mod config;
-// pub mod core;
+pub mod core;
 pub mod ffi;
 pub mod lifecycle;
 pub mod logging;

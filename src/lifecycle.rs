@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(l.on_unregister(A), UnregisterOutcome::Superseded);
         assert_eq!(l.on_init(), InitOutcome::Reattach { generation: 2 });
         // A later input failed to init: no Exit for ours, straight to Unregister.
-        assert_eq!(l.on_unregister(B), UnregisterOutcome::Aborted { generation: 2 });
+        assert_eq!(
+            l.on_unregister(B),
+            UnregisterOutcome::Aborted { generation: 2 }
+        );
         assert!(l.is_finished());
     }
 
@@ -275,7 +278,10 @@ mod tests {
         l.on_register(B);
         assert_eq!(l.on_exit(), ExitOutcome::Reload { generation: 1 });
         assert_eq!(l.on_unregister(A), UnregisterOutcome::Superseded);
-        assert_eq!(l.on_unregister(B), UnregisterOutcome::Aborted { generation: 1 });
+        assert_eq!(
+            l.on_unregister(B),
+            UnregisterOutcome::Aborted { generation: 1 }
+        );
     }
 
     #[test]

@@ -50,7 +50,10 @@ pub fn install(max: Level, write: Box<SinkFn>) {
 /// building expensive strings.
 pub fn enabled(level: Level) -> bool {
     match SINK.read() {
-        Ok(s) => s.as_ref().map(|s| level <= s.max).unwrap_or(level <= Level::Info),
+        Ok(s) => s
+            .as_ref()
+            .map(|s| level <= s.max)
+            .unwrap_or(level <= Level::Info),
         Err(_) => true,
     }
 }

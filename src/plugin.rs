@@ -66,12 +66,15 @@ pub fn on_init(host: Host) {
         InitOutcome::Start { generation } | InitOutcome::Reattach { generation } => generation,
     };
 
-    let settings = match read_settings(&host) {
-        Ok(s) => s,
-        Err(()) => {
-            // Detach whatever ran before: a broken config must not keep
-            // applying remote config with stale settings.
-            send(Control::Inert { generation });
+    let (settings, problem) = match read_settings(&host) {
+        Ok(v) => v,
+        Err(problem) => {
+            // Nothing usable: a running client keeps its connection and
+            // reports the problem, but acts on nothing else.
+            send(Control::Inert {
+                generation,
+                problem,
+            });
             return;
         }
     };
@@ -81,10 +84,11 @@ pub fn on_init(host: Host) {
         send(Control::Attach {
             generation,
             settings: Box::new(settings),
+            problem,
         });
         return;
     }
-    match agent::start(settings, generation) {
+    match agent::start(settings, generation, problem) {
         Ok(handle) => with_agent(|a| *a = Some(handle)),
         Err(e) => error!("{e}; the plugin stays inert"),
     }
@@ -92,7 +96,7 @@ pub fn on_init(host: Host) {
 
 /// Gathers the section's properties from every place we can see them and
 /// validates them; errors are logged by name and leave the plugin inert.
-fn read_settings(host: &Host) -> Result<Settings, ()> {
+fn read_settings(host: &Host) -> Result<(Settings, Option<String>), String> {
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
@@ -114,11 +118,13 @@ fn read_settings(host: &Host) -> Result<Settings, ()> {
     for unknown in raw.unknown_keys() {
         warn!("unknown property '{unknown}' ignored; check its spelling (see the plugin's README for the list)");
     }
-    // The host's values win for keys it passes through: it has already
-    // expanded variables exactly as the rest of the pipeline sees them.
+    // Keys the section reader could not see (no config file found) come
+    // from the host. Where both saw a key the file wins: it keeps every
+    // occurrence, and the last one counts, as for Fluent Bit's own plugins,
+    // while the host would answer with the first.
     for p in PROPERTIES.iter().filter(|p| !p.repeatable) {
-        if let Some(v) = host.property(p.name) {
-            if raw.get(p.name) != Some(v.as_str()) {
+        if raw.get(p.name).is_none() {
+            if let Some(v) = host.property(p.name) {
                 raw.push(p.name, &v);
             }
         }
@@ -129,20 +135,64 @@ fn read_settings(host: &Host) -> Result<Settings, ()> {
             if !s.tls.verify {
                 warn!("tls.verify is off: the OpAMP server's certificate is NOT checked");
             }
-            Ok(s)
+            Ok((s, None))
         }
         Err(errors) => {
             for e in &errors {
                 error!("{e}");
             }
-            error!(
-                "{} invalid propert{}; the OpAMP client is not running. Fluent Bit's pipeline is unaffected.",
-                errors.len(),
-                if errors.len() == 1 { "y" } else { "ies" }
+            let problem = format!(
+                "invalid [INPUT] opamp configuration: {}",
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             );
-            Err(())
+            match degraded(&raw, &errors) {
+                Some(s) => {
+                    error!(
+                        "{} invalid propert{}; the OpAMP client only reports this problem to {} \
+                         (remote config is off). Fluent Bit's pipeline is unaffected.",
+                        errors.len(),
+                        if errors.len() == 1 { "y" } else { "ies" },
+                        s.endpoint
+                    );
+                    Ok((s, Some(problem)))
+                }
+                None => {
+                    error!(
+                        "{} invalid propert{}; the OpAMP client is not running. Fluent Bit's pipeline is unaffected.",
+                        errors.len(),
+                        if errors.len() == 1 { "y" } else { "ies" }
+                    );
+                    Err(problem)
+                }
+            }
         }
     }
+}
+
+/// Settings that can still reach the server when only non-connection
+/// properties are bad: those fall back to their defaults, and remote
+/// config is forced off so that nothing is applied under a broken config.
+fn degraded(raw: &RawProperties, errors: &[properties::PropertyError]) -> Option<Settings> {
+    const CRITICAL: &[&str] = &["endpoint", "header", "state_dir", "instance_uid"];
+    if errors
+        .iter()
+        .any(|e| CRITICAL.contains(&e.key.as_str()) || e.key.starts_with("tls."))
+    {
+        return None;
+    }
+    let mut fallback = RawProperties::default();
+    for (k, v) in &raw.pairs {
+        if !errors.iter().any(|e| &e.key == k) && k != "remote_config" {
+            fallback.push(k, v);
+        }
+    }
+    let mut s = properties::parse(&fallback).ok()?;
+    s.remote_config = false;
+    Some(s)
 }
 
 fn debug_unseen_keys() {

@@ -32,7 +32,12 @@ impl StateDir {
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| format!("state_dir lock '{}' cannot be opened: {e}", lock_path.display()))?;
+            .map_err(|e| {
+                format!(
+                    "state_dir lock '{}' cannot be opened: {e}",
+                    lock_path.display()
+                )
+            })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -68,7 +73,9 @@ impl StateDir {
     /// The stored instance UID, or a new one made by `make` and stored.
     pub fn instance_uid(&self, make: impl FnOnce() -> [u8; 16]) -> std::io::Result<[u8; 16]> {
         if let Some(bytes) = self.read(UID_FILE) {
-            if let Some(uid) = crate::config::properties::parse_uuid(String::from_utf8_lossy(&bytes).trim()) {
+            if let Some(uid) =
+                crate::config::properties::parse_uuid(String::from_utf8_lossy(&bytes).trim())
+            {
                 return Ok(uid);
             }
         }
@@ -101,7 +108,14 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 pub fn format_uuid(u: &[u8; 16]) -> String {
     let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Random bytes from the kernel; std has no public source of its own.
@@ -149,7 +163,9 @@ mod tests {
 
     #[test]
     fn uuid_text_round_trip() {
-        let u = [0x01, 0x92, 0xc3, 0xa4, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 1];
+        let u = [
+            0x01, 0x92, 0xc3, 0xa4, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 1,
+        ];
         let s = format_uuid(&u);
         assert_eq!(s, "0192c3a4-0000-7000-8000-000000000001");
         assert_eq!(crate::config::properties::parse_uuid(&s), Some(u));

@@ -7,8 +7,9 @@ use std::process::{Command, Output};
 
 fn plugin_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let so = dir.join("libfluent_bit_opamp.so");
+    // The copy cargo test keeps fresh sits beside the test binary in deps/;
+    // target/debug/ only gets a copy on `cargo build`.
+    let so = exe.parent().unwrap().join("libfluent_bit_opamp.so");
     assert!(so.exists(), "plugin not built at {}", so.display());
     so
 }
@@ -88,7 +89,10 @@ impl Case {
             .expect("run proxy_host");
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let log = std::fs::read_to_string(&log).unwrap_or_default();
-        println!("--- stdout\n{stdout}--- stderr\n{}--- log\n{log}", String::from_utf8_lossy(&out.stderr));
+        println!(
+            "--- stdout\n{stdout}--- stderr\n{}--- log\n{log}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Run { out, stdout, log }
     }
 }
@@ -122,7 +126,18 @@ fn reload_cycles(abi: &str) {
     let conf = case.config("");
     let run = case.run(
         &conf,
-        &["--scenario", "reload", "--reloads", "20", "--abi", abi, "--interval-ms", "10", "--steady-ms", "60"],
+        &[
+            "--scenario",
+            "reload",
+            "--reloads",
+            "20",
+            "--abi",
+            abi,
+            "--interval-ms",
+            "10",
+            "--steady-ms",
+            "60",
+        ],
     );
     assert!(run.out.status.success(), "host failed");
     assert_eq!(run.stdout.matches("host: reload done").count(), 20);
@@ -135,11 +150,23 @@ fn reload_cycles(abi: &str) {
         assert_eq!(*gen, i as u64 + 2);
         assert_eq!(tid, &tids[0], "generation {gen} attached to another thread");
     }
-    assert!(run.log.contains("OpAMP client stopped"), "shutdown must end the thread");
+    assert!(
+        run.log.contains("OpAMP client stopped"),
+        "shutdown must end the thread"
+    );
     let ms = run.shutdown_ms();
     assert!(ms < 1000.0, "shutdown took {ms} ms");
 
-    for cb in ["PreRegister", "Register", "Init", "PreRun", "InputCallback", "Pause", "Exit", "Unregister"] {
+    for cb in [
+        "PreRegister",
+        "Register",
+        "Init",
+        "PreRun",
+        "InputCallback",
+        "Pause",
+        "Exit",
+        "Unregister",
+    ] {
         let us = run.stat_max_us(cb);
         println!("longest {cb}: {us} us");
         assert!(us < 100_000.0, "{cb} blocked for {us} us");
@@ -160,11 +187,24 @@ fn twenty_reloads_keep_one_client_thread_abi_3_2() {
 fn halted_reload_keeps_the_client_and_shutdown_still_ends_it() {
     let case = Case::new("halted");
     let conf = case.config("");
-    let run = case.run(&conf, &["--scenario", "halted", "--interval-ms", "10", "--steady-ms", "100"]);
+    let run = case.run(
+        &conf,
+        &[
+            "--scenario",
+            "halted",
+            "--interval-ms",
+            "10",
+            "--steady-ms",
+            "100",
+        ],
+    );
     assert!(run.out.status.success());
     assert_eq!(started_tids(&run.log).len(), 1);
     assert!(run.log.contains("Fluent Bit refused a reload"));
-    assert!(run.log.contains("OpAMP client stopped"), "stale PreExit(1) must not hide the shutdown");
+    assert!(
+        run.log.contains("OpAMP client stopped"),
+        "stale PreExit(1) must not hide the shutdown"
+    );
     assert!(run.shutdown_ms() < 1000.0);
 }
 
@@ -172,7 +212,17 @@ fn halted_reload_keeps_the_client_and_shutdown_still_ends_it() {
 fn aborted_reload_stops_the_client_before_exit() {
     let case = Case::new("aborted");
     let conf = case.config("");
-    let run = case.run(&conf, &["--scenario", "aborted", "--interval-ms", "10", "--steady-ms", "100"]);
+    let run = case.run(
+        &conf,
+        &[
+            "--scenario",
+            "aborted",
+            "--interval-ms",
+            "10",
+            "--steady-ms",
+            "100",
+        ],
+    );
     assert_eq!(run.out.status.code(), Some(255));
     assert!(run.log.contains("failed in init"));
     assert!(run.log.contains("OpAMP client stopped"));
@@ -186,17 +236,60 @@ fn dry_run_has_no_side_effects() {
     let run = case.run(&conf, &["--scenario", "dry-run"]);
     assert!(run.out.status.success());
     assert!(started_tids(&run.log).is_empty());
-    assert!(!case.state_dir().exists(), "dry run must not create state_dir");
+    assert!(
+        !case.state_dir().exists(),
+        "dry run must not create state_dir"
+    );
 }
 
 #[test]
-fn bad_property_leaves_plugin_inert_and_host_running() {
+fn bad_property_is_reported_and_host_keeps_running() {
     let case = Case::new("badprop");
     let conf = case.config("    Heartbeat_Interval soon\n    Max_Message_Size huge\n");
-    let run = case.run(&conf, &["--scenario", "reload", "--reloads", "2", "--interval-ms", "10", "--steady-ms", "50"]);
+    let run = case.run(
+        &conf,
+        &[
+            "--scenario",
+            "reload",
+            "--reloads",
+            "2",
+            "--interval-ms",
+            "10",
+            "--steady-ms",
+            "50",
+        ],
+    );
     assert!(run.out.status.success(), "the host must keep running");
-    assert!(run.log.contains("property 'heartbeat_interval': expected a time such as 30, 30s, 5m or 1h, got 'soon'"));
+    assert!(run.log.contains(
+        "property 'heartbeat_interval': expected a time such as 30, 30s, 5m or 1h, got 'soon'"
+    ));
     assert!(run.log.contains("property 'max_message_size'"));
+    // The endpoint is usable, so the client runs only to report the problem.
+    assert!(run.log.contains("only reports this problem"));
+}
+
+#[test]
+fn unusable_endpoint_leaves_plugin_inert_and_host_running() {
+    let case = Case::new("badendpoint");
+    let conf = case.config("    Endpoint ftp://nope\n");
+    let run = case.run(
+        &conf,
+        &[
+            "--scenario",
+            "reload",
+            "--reloads",
+            "2",
+            "--interval-ms",
+            "10",
+            "--steady-ms",
+            "50",
+        ],
+    );
+    assert!(run.out.status.success(), "the host must keep running");
+    assert!(
+        run.log.contains("property 'endpoint'"),
+        "the error names the property"
+    );
     assert!(run.log.contains("the OpAMP client is not running"));
     assert!(started_tids(&run.log).is_empty());
 }
@@ -205,7 +298,19 @@ fn bad_property_leaves_plugin_inert_and_host_running() {
 fn unknown_keys_are_warned_by_name() {
     let case = Case::new("unknown");
     let conf = case.config("    Endpont ws://typo\n    tls.verify off\n");
-    let run = case.run(&conf, &["--scenario", "reload", "--reloads", "1", "--interval-ms", "10", "--steady-ms", "50"]);
+    let run = case.run(
+        &conf,
+        &[
+            "--scenario",
+            "reload",
+            "--reloads",
+            "1",
+            "--interval-ms",
+            "10",
+            "--steady-ms",
+            "50",
+        ],
+    );
     assert!(run.out.status.success());
     assert!(run.log.contains("[warn]") && run.log.contains("unknown property 'endpont'"));
     // tls.verify is consumed by the host, yet read from the file and honoured.
@@ -217,7 +322,17 @@ fn unknown_keys_are_warned_by_name() {
 fn steady_state_uses_the_one_second_callback() {
     let case = Case::new("steady");
     let conf = case.config("");
-    let run = case.run(&conf, &["--scenario", "reload", "--reloads", "0", "--steady-ms", "2600"]);
+    let run = case.run(
+        &conf,
+        &[
+            "--scenario",
+            "reload",
+            "--reloads",
+            "0",
+            "--steady-ms",
+            "2600",
+        ],
+    );
     assert!(run.out.status.success());
     let calls: u64 = run
         .stdout
@@ -228,6 +343,12 @@ fn steady_state_uses_the_one_second_callback() {
         .unwrap()
         .parse()
         .unwrap();
-    assert!((2..=3).contains(&calls), "{calls} callbacks in 2.6 s at 1 s");
-    println!("longest InputCallback: {} us", run.stat_max_us("InputCallback"));
+    assert!(
+        (2..=3).contains(&calls),
+        "{calls} callbacks in 2.6 s at 1 s"
+    );
+    println!(
+        "longest InputCallback: {} us",
+        run.stat_max_us("InputCallback")
+    );
 }

@@ -20,14 +20,19 @@ fn binaries(test: &str) -> Vec<PathBuf> {
         .map(|s| PathBuf::from(s.trim()))
         .collect();
     for b in &bins {
-        assert!(b.exists(), "FLUENT_BIT_BIN names {} which does not exist", b.display());
+        assert!(
+            b.exists(),
+            "FLUENT_BIT_BIN names {} which does not exist",
+            b.display()
+        );
     }
     bins
 }
 
 fn plugin_path() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("libfluent_bit_opamp.so")
+    // cargo test refreshes the copy in deps/, beside the test binary.
+    exe.parent().unwrap().join("libfluent_bit_opamp.so")
 }
 
 /// A running Fluent Bit whose stdout and stderr are collected as they come.
@@ -124,13 +129,23 @@ fn tmpdir(name: &str) -> PathBuf {
 
 fn version_of(bin: &Path) -> String {
     let out = Command::new(bin).arg("--version").output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("?").to_string()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("?")
+        .to_string()
 }
 
 const STARTED: &str = "OpAMP client thread started (tid=";
 
 fn tid_of_start(text: &str) -> String {
-    text.split(STARTED).nth(1).unwrap().split(',').next().unwrap().to_string()
+    text.split(STARTED)
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 fn classic(dir: &Path, extra: &str) -> PathBuf {
@@ -163,21 +178,43 @@ fn classic_plugins_file_survives_twenty_hot_reloads() {
         let dir = tmpdir("classic");
         let conf = classic(&dir, "");
         let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
-        assert!(fb.wait_for(STARTED, Duration::from_secs(10)), "{}", fb.all());
-        assert!(fb.wait_for("\"message\"=>\"dummy\"", Duration::from_secs(10)) || fb.wait_for("dummy", Duration::from_secs(5)));
+        assert!(
+            fb.wait_for(STARTED, Duration::from_secs(10)),
+            "{}",
+            fb.all()
+        );
+        assert!(
+            fb.wait_for("\"message\"=>\"dummy\"", Duration::from_secs(10))
+                || fb.wait_for("dummy", Duration::from_secs(5))
+        );
         let tid = tid_of_start(&fb.all());
         for n in 2..=21u64 {
             fb.signal("-HUP");
             let line = format!("generation {n} attached to OpAMP client thread (tid={tid})");
-            assert!(fb.wait_for(&line, Duration::from_secs(15)), "reload {n} missing: {}", fb.all());
+            assert!(
+                fb.wait_for(&line, Duration::from_secs(15)),
+                "reload {n} missing: {}",
+                fb.all()
+            );
         }
-        assert_eq!(fb.all().matches(STARTED).count(), 1, "one client thread throughout");
+        assert_eq!(
+            fb.all().matches(STARTED).count(),
+            1,
+            "one client thread throughout"
+        );
         let before = fb.out.lock().unwrap().len();
         std::thread::sleep(Duration::from_millis(1500));
-        assert!(fb.out.lock().unwrap().len() > before, "dummy records keep flowing after reloads");
+        assert!(
+            fb.out.lock().unwrap().len() > before,
+            "dummy records keep flowing after reloads"
+        );
         let took = fb.terminate();
         println!("SUMMARY {}: classic Plugins_File, 20 SIGHUP reloads on tid {tid}, SIGTERM exit in {} ms", version_of(&bin), took.as_millis());
-        assert!(took < Duration::from_secs(2), "exit took {took:?}: {}", fb.all());
+        assert!(
+            took < Duration::from_secs(2),
+            "exit took {took:?}: {}",
+            fb.all()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -197,13 +234,28 @@ fn yaml_plugins_section_loads_the_plugin() {
         )
         .unwrap();
         let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
-        assert!(fb.wait_for(STARTED, Duration::from_secs(10)), "{}", fb.all());
+        assert!(
+            fb.wait_for(STARTED, Duration::from_secs(10)),
+            "{}",
+            fb.all()
+        );
         assert!(fb.wait_for("dummy", Duration::from_secs(10)));
         fb.signal("-HUP");
-        assert!(fb.wait_for("generation 2 attached", Duration::from_secs(15)), "{}", fb.all());
-        assert!(!fb.all().contains("yaml-secret"), "a header value reached the log");
+        assert!(
+            fb.wait_for("generation 2 attached", Duration::from_secs(15)),
+            "{}",
+            fb.all()
+        );
+        assert!(
+            !fb.all().contains("yaml-secret"),
+            "a header value reached the log"
+        );
         let took = fb.terminate();
-        println!("SUMMARY {}: YAML plugins:, reload ok, SIGTERM exit in {} ms", version_of(&bin), took.as_millis());
+        println!(
+            "SUMMARY {}: YAML plugins:, reload ok, SIGTERM exit in {} ms",
+            version_of(&bin),
+            took.as_millis()
+        );
         assert!(took < Duration::from_secs(2));
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -233,10 +285,18 @@ fn command_line_e_loads_the_plugin() {
         .map(|s| s.to_string())
         .collect();
         let mut fb = Fb::spawn(&bin, &args);
-        assert!(fb.wait_for(STARTED, Duration::from_secs(10)), "{}", fb.all());
+        assert!(
+            fb.wait_for(STARTED, Duration::from_secs(10)),
+            "{}",
+            fb.all()
+        );
         assert!(fb.wait_for("dummy", Duration::from_secs(10)));
         let took = fb.terminate();
-        println!("SUMMARY {}: -e load ok, SIGTERM exit in {} ms", version_of(&bin), took.as_millis());
+        println!(
+            "SUMMARY {}: -e load ok, SIGTERM exit in {} ms",
+            version_of(&bin),
+            took.as_millis()
+        );
         assert!(took < Duration::from_secs(2));
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -248,12 +308,16 @@ fn bad_property_is_reported_and_fluent_bit_keeps_running() {
         let dir = tmpdir("badprop");
         let conf = classic(&dir, "    Heartbeat_Interval soon\n    Endpont typo\n");
         let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
-        let want = "property 'heartbeat_interval': expected a time such as 30, 30s, 5m or 1h, got 'soon'";
+        let want =
+            "property 'heartbeat_interval': expected a time such as 30, 30s, 5m or 1h, got 'soon'";
         assert!(fb.wait_for(want, Duration::from_secs(10)), "{}", fb.all());
         assert!(fb.wait_for("unknown property 'endpont'", Duration::from_secs(2)));
         let before = fb.out.lock().unwrap().len();
         std::thread::sleep(Duration::from_millis(2500));
-        assert!(fb.out.lock().unwrap().len() > before, "pipeline must keep running");
+        assert!(
+            fb.out.lock().unwrap().len() > before,
+            "pipeline must keep running"
+        );
         assert!(!fb.all().contains(STARTED));
         let log: Vec<String> = fb
             .all()
@@ -261,7 +325,11 @@ fn bad_property_is_reported_and_fluent_bit_keeps_running() {
             .filter(|l| l.contains("opamp"))
             .map(String::from)
             .collect();
-        println!("SUMMARY {}: bad property -> inert plugin, pipeline running:\n{}", version_of(&bin), log.join("\n"));
+        println!(
+            "SUMMARY {}: bad property -> inert plugin, pipeline running:\n{}",
+            version_of(&bin),
+            log.join("\n")
+        );
         let took = fb.terminate();
         assert!(took < Duration::from_secs(2));
         let _ = std::fs::remove_dir_all(&dir);

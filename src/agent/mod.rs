@@ -2,6 +2,7 @@
 //! generation. Host callbacks talk to it only through a channel, so none of
 //! them waits on the network.
 
+mod connection;
 mod runtime;
 
 use std::thread::JoinHandle;
@@ -19,10 +20,14 @@ pub enum Control {
     Attach {
         generation: u64,
         settings: Box<Settings>,
+        /// Property errors that were worked around with defaults; reported
+        /// to the server as unhealthy.
+        problem: Option<String>,
     },
-    /// A new generation initialised with invalid settings: stop acting on
-    /// the old ones until a later generation fixes them.
-    Inert { generation: u64 },
+    /// A new generation initialised with settings that cannot be used even
+    /// with defaults: keep the connection, report the problem, act on
+    /// nothing else until a later generation fixes them.
+    Inert { generation: u64, problem: String },
     /// The generation's input thread started: the new pipeline is running.
     PreRun { generation: u64, hot_reload: bool },
     /// A generation exited because a reload replaced it.
@@ -71,14 +76,18 @@ impl AgentHandle {
 
 /// Starts the agent thread. Fails when the state folder cannot be used or
 /// is locked by another copy of the plugin in this process or another.
-pub fn start(settings: Settings, generation: u64) -> Result<AgentHandle, String> {
+pub fn start(
+    settings: Settings,
+    generation: u64,
+    problem: Option<String>,
+) -> Result<AgentHandle, String> {
     let state = StateDir::open(&settings.state_dir)?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let (done_tx, done) = crossbeam_channel::bounded(1);
     let thread = std::thread::Builder::new()
         .name("opamp-client".into())
         .spawn(move || {
-            runtime::run(settings, state, generation, rx);
+            runtime::run(settings, state, generation, problem, rx);
             let _ = done_tx.send(());
         })
         .map_err(|e| format!("cannot start the OpAMP client thread: {e}"))?;

@@ -1,49 +1,486 @@
-//! The agent thread's main loop.
+//! The agent thread: a thin driver around the sans-IO core.
+//!
+//! It owns the connection and feeds the core messages and time; the core
+//! decides what to send and when. Host callbacks reach it only through the
+//! control channel. While a WebSocket is open the thread wakes at least
+//! every [`WS_POLL`] to look at that channel, which bounds how long shutdown
+//! waits; with HTTP or no connection it sleeps on the channel itself.
 
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use prost::Message;
 
+use super::connection::{disconnect_for, unix_now_ms, Conn, Dialer};
 use super::Control;
 use crate::config::properties::Settings;
+use crate::core::{
+    self, Action, Capabilities, Client, ClientConfig, Disconnect, DisconnectKind, HttpOutcome,
+    LogLevel, Transport,
+};
 use crate::ffi::sys;
-use crate::state_dir::StateDir;
-use crate::{debug, info, warn};
+use crate::proto::{
+    any_value, AgentDescription, AnyValue, ComponentHealth, KeyValue, RemoteConfigStatus,
+    RemoteConfigStatuses,
+};
+use crate::state_dir::{self, StateDir};
+use crate::transport::TransportError;
+use crate::{debug, error, info, logging, warn};
 
-pub(super) fn run(settings: Settings, state: StateDir, generation: u64, rx: Receiver<Control>) {
+/// Longest sleep in a WebSocket read before looking at the control channel.
+const WS_POLL: Duration = Duration::from_millis(200);
+
+pub(super) fn run(
+    settings: Settings,
+    state: StateDir,
+    generation: u64,
+    problem: Option<String>,
+    rx: Receiver<Control>,
+) {
     let tid = sys::thread_id();
     info!(
         "OpAMP client thread started (tid={tid}, generation={generation}, endpoint={})",
         settings.endpoint
     );
-    let _ = &state;
-    let mut attached = Some(generation);
-    loop {
-        let wait = Duration::from_secs(3600);
-        match rx.recv_timeout(wait) {
-            Ok(Control::Attach { generation, .. }) => {
-                attached = Some(generation);
-                info!("generation {generation} attached to OpAMP client thread (tid={tid})");
+    let mut rt = Runtime::new(settings, state, generation, tid);
+    if problem.is_some() {
+        rt.problem = problem;
+        rt.refresh_status();
+    }
+    rt.run(&rx);
+    info!("OpAMP client thread ending (tid={tid})");
+}
+
+struct Runtime {
+    settings: Settings,
+    state: StateDir,
+    client: Client,
+    dialer: Option<Dialer>,
+    conn: Option<Conn>,
+    generation: Option<u64>,
+    hot_reload: bool,
+    tid: u64,
+    started_unix_nanos: u64,
+    /// Property errors of the current generation, reported as health.
+    problem: Option<String>,
+    failures_in_a_row: u32,
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+fn kv(key: &str, value: impl Into<String>) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+    }
+}
+
+impl Runtime {
+    fn new(settings: Settings, state: StateDir, generation: u64, tid: u64) -> Runtime {
+        let uid = match settings.instance_uid {
+            Some(uid) => uid,
+            None => state
+                .instance_uid(|| core::uuid_v7(unix_now_ms(), state_dir::random_bytes()))
+                .unwrap_or_else(|e| {
+                    error!(
+                        "cannot store the instance UID in {}: {e}; using a temporary one",
+                        state.path().display()
+                    );
+                    core::uuid_v7(unix_now_ms(), state_dir::random_bytes())
+                }),
+        };
+        let dialer = build_dialer(&settings);
+        let transport = dialer
+            .as_ref()
+            .map(|d| d.transport)
+            .unwrap_or(Transport::Http);
+        let mut cfg = ClientConfig::new(uid, transport);
+        cfg.capabilities = capabilities(&settings);
+        cfg.heartbeat_interval = match transport {
+            Transport::WebSocket => settings.heartbeat_interval.unwrap_or(Duration::ZERO),
+            Transport::Http => settings.poll_interval,
+        };
+        cfg.max_inbound_bytes = settings.max_message_size;
+        cfg.max_outbound_bytes = settings.max_message_size;
+        cfg.jitter_seed = u64::from_le_bytes(state_dir::random_bytes());
+        let client = Client::new(cfg, Instant::now());
+        info!("OpAMP instance UID {}", state_dir::format_uuid(&uid));
+        let mut rt = Runtime {
+            settings,
+            state,
+            client,
+            dialer,
+            conn: None,
+            generation: Some(generation),
+            hot_reload: false,
+            tid,
+            started_unix_nanos: unix_now_ms() * 1_000_000,
+            problem: None,
+            failures_in_a_row: 0,
+        };
+        rt.refresh_status();
+        rt
+    }
+
+    fn run(&mut self, rx: &Receiver<Control>) {
+        loop {
+            while let Ok(c) = rx.try_recv() {
+                if let Flow::Stop = self.control(c) {
+                    return self.goodbye();
+                }
             }
-            Ok(Control::Inert { generation }) => {
-                attached = None;
-                warn!("generation {generation} has invalid opamp settings; the client is idle until they are fixed");
+            let now = Instant::now();
+            if self.conn.is_none() && self.dialer.is_some() && self.client.should_connect(now) {
+                self.connect(now);
             }
-            Ok(Control::PreRun { generation, hot_reload }) => {
+            self.pump();
+            let now = Instant::now();
+            let wake = self
+                .client
+                .next_timeout()
+                .map(|t| t.saturating_duration_since(now))
+                .unwrap_or(Duration::from_secs(3600));
+            if let Some(Conn::Ws(ws)) = self.conn.as_mut() {
+                match ws.recv(wake.min(WS_POLL)) {
+                    Ok(Some(bytes)) => self.received(&bytes),
+                    Ok(None) => {}
+                    Err(e) => self.lost(e),
+                }
+            } else {
+                match rx.recv_timeout(wake) {
+                    Ok(c) => {
+                        if let Flow::Stop = self.control(c) {
+                            return self.goodbye();
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => return self.goodbye(),
+                }
+            }
+        }
+    }
+
+    fn control(&mut self, c: Control) -> Flow {
+        match c {
+            Control::Attach {
+                generation,
+                settings,
+                problem,
+            } => {
+                self.generation = Some(generation);
+                info!(
+                    "generation {generation} attached to OpAMP client thread (tid={})",
+                    self.tid
+                );
+                self.problem = problem;
+                self.apply_settings(*settings);
+                self.refresh_status();
+            }
+            Control::Inert {
+                generation,
+                problem,
+            } => {
+                warn!("generation {generation} has invalid opamp settings; remote config is off until they are fixed");
+                self.generation = Some(generation);
+                self.problem = Some(problem);
+                self.refresh_status();
+            }
+            Control::PreRun {
+                generation,
+                hot_reload,
+            } => {
+                self.hot_reload = hot_reload;
                 debug!("generation {generation} running (hot_reload={hot_reload})");
             }
-            Ok(Control::Detach { generation }) => {
-                if attached == Some(generation) {
-                    attached = None;
+            Control::Detach { generation } => {
+                if self.generation == Some(generation) {
+                    self.generation = None;
                 }
                 debug!("generation {generation} detached");
             }
-            Ok(Control::HaltedReload) => info!("Fluent Bit refused a reload; the running pipeline is unchanged"),
-            Ok(Control::Aborted { generation }) => warn!("reload into generation {generation} failed in init; Fluent Bit is exiting"),
-            Ok(Control::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) => {}
+            Control::HaltedReload => {
+                info!("Fluent Bit refused a reload; the running pipeline is unchanged")
+            }
+            Control::Aborted { generation } => {
+                warn!("reload into generation {generation} failed in init; Fluent Bit is exiting")
+            }
+            Control::Shutdown => return Flow::Stop,
+        }
+        Flow::Continue
+    }
+
+    /// A new generation may bring new settings; only transport changes
+    /// cost a reconnect.
+    fn apply_settings(&mut self, new: Settings) {
+        let transport_changed = new.endpoint != self.settings.endpoint
+            || new.headers != self.settings.headers
+            || new.tls != self.settings.tls
+            || new.compression != self.settings.compression
+            || new.max_message_size != self.settings.max_message_size;
+        self.client.set_capabilities(capabilities(&new));
+        self.settings = new;
+        if transport_changed {
+            info!(
+                "OpAMP connection settings changed; reconnecting to {}",
+                self.settings.endpoint
+            );
+            self.dialer = build_dialer(&self.settings);
+            if self.conn.take().is_some() {
+                self.client
+                    .on_disconnected(Instant::now(), Disconnect::new(DisconnectKind::Local));
+            }
         }
     }
-    let _ = Instant::now();
-    info!("OpAMP client thread ending (tid={tid})");
+
+    fn connect(&mut self, now: Instant) {
+        let Some(dialer) = self.dialer.as_ref() else {
+            return;
+        };
+        match dialer.connect() {
+            Ok(conn) => {
+                self.conn = Some(conn);
+                self.client.on_connected(Instant::now());
+                if self.failures_in_a_row > 0 {
+                    info!(
+                        "connected to OpAMP server {} after {} failed attempts",
+                        self.settings.endpoint, self.failures_in_a_row
+                    );
+                } else {
+                    info!("connected to OpAMP server {}", self.settings.endpoint);
+                }
+                self.failures_in_a_row = 0;
+            }
+            Err(e) => {
+                self.note_failure(&e);
+                self.client.on_disconnected(now, disconnect_for(&e));
+            }
+        }
+    }
+
+    /// Logs a failure at warn the first time and every tenth time in a row,
+    /// so a long outage stays visible without flooding the log.
+    fn note_failure(&mut self, e: &TransportError) {
+        self.failures_in_a_row += 1;
+        let n = self.failures_in_a_row;
+        let what = if e.is_auth() {
+            format!("authentication failed ({e}); check the 'header' credentials. Retrying slowly")
+        } else {
+            format!("OpAMP server {} unavailable: {e}", self.settings.endpoint)
+        };
+        if n == 1 || n % 10 == 0 {
+            warn!("{what} (attempt {n})");
+        } else {
+            debug!("{what} (attempt {n})");
+        }
+    }
+
+    /// The connection broke: the core decides when to try again.
+    fn lost(&mut self, e: TransportError) {
+        self.conn = None;
+        self.note_failure(&e);
+        self.client
+            .on_disconnected(Instant::now(), disconnect_for(&e));
+    }
+
+    /// Sends whatever the core has due, then carries out its actions.
+    fn pump(&mut self) {
+        loop {
+            let now = Instant::now();
+            let Some(msg) = self.client.poll_transmit(now) else {
+                break;
+            };
+            let body = msg.encode_to_vec();
+            match self.conn.as_mut() {
+                Some(Conn::Ws(ws)) => match ws.send(&body) {
+                    Ok(()) => self.client.on_sent(Instant::now()),
+                    Err(e) => {
+                        self.lost(e);
+                        break;
+                    }
+                },
+                Some(Conn::Http(http)) => {
+                    let uid = self.client.instance_uid();
+                    match http.exchange(&uid, &body) {
+                        Ok(resp) => {
+                            let now = Instant::now();
+                            self.client.on_sent(now);
+                            if let Err(e) = self.client.receive_bytes(now, &resp) {
+                                debug!("dropped a bad ServerToAgent: {e}");
+                            }
+                        }
+                        Err(e) => {
+                            self.http_failed(e);
+                            break;
+                        }
+                    }
+                }
+                None => break,
+            }
+            self.actions();
+        }
+        self.actions();
+    }
+
+    fn http_failed(&mut self, e: TransportError) {
+        let status = match &e {
+            TransportError::Http { status, .. }
+            | TransportError::Auth { status }
+            | TransportError::Rejected { status } => Some(*status),
+            _ => None,
+        };
+        match status.map(HttpOutcome::from_status) {
+            Some(HttpOutcome::Rejected(why)) => {
+                warn!("OpAMP server refused a message: {e}; it will not be retried");
+                self.client.on_rejected(Instant::now(), why);
+            }
+            _ => self.lost(e),
+        }
+    }
+
+    fn received(&mut self, protobuf: &[u8]) {
+        // The WebSocket transport has already removed the OpAMP header.
+        match core::decode_http_body(protobuf, self.settings.max_message_size) {
+            Ok(msg) => self.client.on_received(Instant::now(), msg),
+            Err(e) => {
+                error!("malformed message from the OpAMP server: {e}; reconnecting");
+                self.conn = None;
+                self.client
+                    .on_disconnected(Instant::now(), Disconnect::new(DisconnectKind::Network));
+            }
+        }
+        self.actions();
+    }
+
+    fn actions(&mut self) {
+        while let Some(a) = self.client.poll_action() {
+            match a {
+                Action::ApplyRemoteConfig(rc) => {
+                    let status = RemoteConfigStatus {
+                        last_remote_config_hash: rc.config_hash,
+                        status: RemoteConfigStatuses::Failed as i32,
+                        error_message: "remote config is off: set 'remote_config on' and \
+                                        'managed_config' in the [INPUT] opamp section to accept it"
+                            .into(),
+                    };
+                    warn!("refused a remote config: remote_config is off");
+                    self.client.set_remote_config_status(status);
+                }
+                Action::Restart => {
+                    warn!("the server asked for a restart, which this agent does not accept")
+                }
+                Action::ConnectionSettings(_) => {}
+                Action::PersistInstanceUid(uid) => {
+                    info!(
+                        "the server assigned a new instance UID {}",
+                        state_dir::format_uuid(&uid)
+                    );
+                    if let Err(e) = self.state.store_instance_uid(&uid) {
+                        error!("cannot store the new instance UID: {e}");
+                    }
+                }
+                Action::Disconnect => self.conn = None,
+                Action::Log(level, msg) => logging::log(
+                    match level {
+                        LogLevel::Error => logging::Level::Error,
+                        LogLevel::Warn => logging::Level::Warn,
+                        LogLevel::Info => logging::Level::Info,
+                        LogLevel::Debug => logging::Level::Debug,
+                    },
+                    &msg,
+                ),
+            }
+        }
+    }
+
+    fn refresh_status(&mut self) {
+        self.client.set_agent_description(self.description());
+        let healthy = self.problem.is_none();
+        self.client.set_health(ComponentHealth {
+            healthy,
+            start_time_unix_nano: self.started_unix_nanos,
+            last_error: self.problem.clone().unwrap_or_default(),
+            status: if healthy {
+                "running".into()
+            } else {
+                "configuration error".into()
+            },
+            status_time_unix_nano: unix_now_ms() * 1_000_000,
+            ..Default::default()
+        });
+    }
+
+    fn description(&self) -> AgentDescription {
+        let s = &self.settings;
+        let mut identifying = vec![
+            kv("service.name", s.service_name.clone()),
+            kv(
+                "service.instance.id",
+                state_dir::format_uuid(&self.client.instance_uid()),
+            ),
+        ];
+        if let Some(ns) = &s.service_namespace {
+            identifying.push(kv("service.namespace", ns.clone()));
+        }
+        let mut non_identifying = vec![
+            kv("process.pid", std::process::id().to_string()),
+            kv("fluentbit.opamp.plugin.version", crate::PLUGIN_VERSION),
+            kv("os.type", "linux"),
+        ];
+        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            non_identifying.push(kv("host.name", h.trim().to_string()));
+        }
+        for (k, v) in &s.agent_attributes {
+            non_identifying.push(kv(k, v.clone()));
+        }
+        AgentDescription {
+            identifying_attributes: identifying,
+            non_identifying_attributes: non_identifying,
+        }
+    }
+
+    /// Final shutdown: `agent_disconnect`, then close, all bounded.
+    fn goodbye(&mut self) {
+        let connected = self.client.is_connected();
+        let msg = self.client.goodbye();
+        let body = msg.encode_to_vec();
+        match self.conn.take() {
+            Some(Conn::Ws(mut ws)) => {
+                let _ = ws.close(connected.then_some(body.as_slice()));
+            }
+            Some(Conn::Http(mut http)) if connected => {
+                let uid = self.client.instance_uid();
+                let _ = http.exchange(&uid, &body);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn build_dialer(s: &Settings) -> Option<Dialer> {
+    match Dialer::new(s) {
+        Ok(d) => {
+            for w in &d.warnings {
+                warn!("{w}");
+            }
+            Some(d)
+        }
+        Err(e) => {
+            error!("cannot set up the OpAMP connection: {e}");
+            None
+        }
+    }
+}
+
+/// Exactly what this build implements, no more.
+fn capabilities(_s: &Settings) -> Capabilities {
+    Capabilities {
+        reports_heartbeat: true,
+        reports_health: true,
+        ..Default::default()
+    }
 }

@@ -50,7 +50,11 @@ pub fn resolve_pattern(base: &Path, pattern: &str) -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.file_name().to_str().is_some_and(|f| wildcard_match(name, f)))
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|f| wildcard_match(name, f))
+        })
         .map(|e| e.path())
         .filter(|p| p.is_file())
         .collect();

@@ -95,7 +95,9 @@ pub const HOST_KEYS: &[&str] = &[
 const HOST_KEY_PREFIXES: &[&str] = &["net.", "oauth2", "rate_gate.", "storage."];
 
 pub fn spec(name: &str) -> Option<&'static PropertySpec> {
-    PROPERTIES.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    PROPERTIES
+        .iter()
+        .find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
 pub fn is_host_key(name: &str) -> bool {
@@ -125,7 +127,8 @@ pub struct RawProperties {
 
 impl RawProperties {
     pub fn push(&mut self, key: &str, value: &str) {
-        self.pairs.push((key.to_ascii_lowercase(), value.to_string()));
+        self.pairs
+            .push((key.to_ascii_lowercase(), value.to_string()));
     }
 
     /// The last value given for a single-valued key: later lines win, as
@@ -222,7 +225,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn value(&self, key: &'static str) -> Option<&'a str> {
-        let v = self.raw.get(key).or_else(|| spec(key).and_then(|s| s.default))?;
+        let v = self
+            .raw
+            .get(key)
+            .or_else(|| spec(key).and_then(|s| s.default))?;
         let v = v.trim();
         (!v.is_empty()).then_some(v)
     }
@@ -239,7 +245,10 @@ impl<'a> Reader<'a> {
         match parse_bool(v) {
             Some(b) => b,
             None => {
-                self.fail(key, format!("expected on/off, true/false or yes/no, got '{v}'"));
+                self.fail(
+                    key,
+                    format!("expected on/off, true/false or yes/no, got '{v}'"),
+                );
                 false
             }
         }
@@ -264,7 +273,10 @@ impl<'a> Reader<'a> {
         match parse_size(v) {
             Some(s) if s > 0 => s,
             _ => {
-                self.fail(key, format!("expected a size such as 512K, 16M or 1048576, got '{v}'"));
+                self.fail(
+                    key,
+                    format!("expected a size such as 512K, 16M or 1048576, got '{v}'"),
+                );
                 0
             }
         }
@@ -372,7 +384,10 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         Some(v) => match Endpoint::parse(v) {
             Ok(e) => Some(e),
             Err(e) => {
-                r.fail("endpoint", format!("{e}; expected ws://, wss://, http:// or https:// URL"));
+                r.fail(
+                    "endpoint",
+                    format!("{e}; expected ws://, wss://, http:// or https:// URL"),
+                );
                 None
             }
         },
@@ -407,7 +422,10 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         key_file: r.path("tls.key_file"),
     };
     if tls.crt_file.is_some() != tls.key_file.is_some() {
-        r.fail("tls.key_file", "tls.crt_file and tls.key_file must be set together");
+        r.fail(
+            "tls.key_file",
+            "tls.crt_file and tls.key_file must be set together",
+        );
     }
 
     let state_dir = r.path("state_dir").unwrap_or_default();
@@ -416,7 +434,10 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         Some(v) => match parse_uuid(v) {
             Some(u) => Some(u),
             None => {
-                r.fail("instance_uid", format!("expected a UUID such as 0192c3a4-..., got '{v}'"));
+                r.fail(
+                    "instance_uid",
+                    format!("expected a UUID such as 0192c3a4-..., got '{v}'"),
+                );
                 None
             }
         },
@@ -427,11 +448,19 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
     if poll_interval.is_zero() {
         r.fail("poll_interval", "must be at least 1s");
     }
-    let compression = match r.value("compression").unwrap_or("gzip").to_ascii_lowercase().as_str() {
+    let compression = match r
+        .value("compression")
+        .unwrap_or("gzip")
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "gzip" | "on" => Compression::Gzip,
         "none" | "off" => Compression::None,
         other => {
-            r.fail("compression", format!("expected gzip or none, got '{other}'"));
+            r.fail(
+                "compression",
+                format!("expected gzip or none, got '{other}'"),
+            );
             Compression::Gzip
         }
     };
@@ -450,10 +479,17 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
     let service_namespace = r.value("service_namespace").map(str::to_string);
     let http_server = r.value("http_server").unwrap_or_default().to_string();
     if !http_server.starts_with("http://") {
-        r.fail("http_server", "expected an http:// URL such as http://127.0.0.1:2020");
+        r.fail(
+            "http_server",
+            "expected an http:// URL such as http://127.0.0.1:2020",
+        );
     }
     let health_interval = r.duration("health_interval");
-    let redact_keys = r.raw.all("redact_key").map(|s| s.trim().to_ascii_lowercase()).collect();
+    let redact_keys = r
+        .raw
+        .all("redact_key")
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
     let plugin_policy = match r.value("allow_plugins") {
         Some(v) => PluginPolicy::Allow(list(v)),
         None => PluginPolicy::Deny(list(r.value("deny_plugins").unwrap_or(""))),
@@ -513,7 +549,12 @@ mod tests {
         assert_eq!(s.state_dir, PathBuf::from("/var/lib/fluent-bit/opamp"));
         assert_eq!(
             s.plugin_policy,
-            PluginPolicy::Deny(vec!["exec".into(), "exec_wasi".into(), "lua".into(), "wasm".into()])
+            PluginPolicy::Deny(vec![
+                "exec".into(),
+                "exec_wasi".into(),
+                "lua".into(),
+                "wasm".into()
+            ])
         );
     }
 
@@ -528,7 +569,10 @@ mod tests {
         .unwrap();
         assert_eq!(s.headers.len(), 2);
         assert_eq!(s.headers[0].value, "Bearer abc def");
-        assert_eq!(s.agent_attributes, vec![("deployment.environment".into(), "prod".into())]);
+        assert_eq!(
+            s.agent_attributes,
+            vec![("deployment.environment".into(), "prod".into())]
+        );
     }
 
     #[test]
@@ -565,9 +609,17 @@ mod tests {
 
     #[test]
     fn header_values_never_reach_messages_or_debug() {
-        let err = parse(&raw(&[("endpoint", "http://x"), ("header", "Authorization")])).unwrap_err();
+        let err = parse(&raw(&[
+            ("endpoint", "http://x"),
+            ("header", "Authorization"),
+        ]))
+        .unwrap_err();
         assert!(!format!("{err:?}").contains("Bearer"));
-        let s = parse(&raw(&[("endpoint", "http://x"), ("header", "Authorization Bearer sekrit")])).unwrap();
+        let s = parse(&raw(&[
+            ("endpoint", "http://x"),
+            ("header", "Authorization Bearer sekrit"),
+        ]))
+        .unwrap();
         assert!(!format!("{s:?}").contains("sekrit"));
     }
 
@@ -587,7 +639,10 @@ mod tests {
             ("net.keepalive", "on"),
             ("heartbeat", "5s"),
         ]);
-        assert_eq!(r.unknown_keys(), vec!["endpont".to_string(), "heartbeat".to_string()]);
+        assert_eq!(
+            r.unknown_keys(),
+            vec!["endpont".to_string(), "heartbeat".to_string()]
+        );
     }
 
     #[test]
@@ -605,8 +660,30 @@ mod tests {
     }
 
     #[test]
+    fn readme_table_lists_every_property_with_its_default() {
+        let readme = include_str!("../../README.md");
+        for p in PROPERTIES {
+            let default = p.default.map(|d| format!("`{d}`")).unwrap_or_default();
+            let row_start = format!("| `{}` |", p.name);
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&row_start))
+                .unwrap_or_else(|| panic!("README has no row for {}", p.name));
+            assert!(
+                row.trim_end().ends_with(&format!("| {default} |")),
+                "README default for {} is stale: {row}",
+                p.name
+            );
+        }
+    }
+
+    #[test]
     fn allow_list_replaces_deny_list() {
-        let s = parse(&raw(&[("endpoint", "ws://x"), ("allow_plugins", "tail, http ,stdout")])).unwrap();
+        let s = parse(&raw(&[
+            ("endpoint", "ws://x"),
+            ("allow_plugins", "tail, http ,stdout"),
+        ]))
+        .unwrap();
         assert_eq!(
             s.plugin_policy,
             PluginPolicy::Allow(vec!["tail".into(), "http".into(), "stdout".into()])

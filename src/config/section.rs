@@ -104,7 +104,10 @@ pub fn expand_vars(value: &str, vars: &[(String, String)]) -> String {
 
 pub fn is_yaml_path(p: &Path) -> bool {
     matches!(
-        p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("yaml") | Some("yml")
     )
 }
@@ -154,7 +157,9 @@ fn classic_sections(
     let mut section: Option<(String, RawProperties)> = None;
     let flush = |s: Option<(String, RawProperties)>, out: &mut Vec<RawProperties>| {
         if let Some((kind, props)) = s {
-            let is_opamp = props.get("name").is_some_and(|n| n.eq_ignore_ascii_case("opamp"));
+            let is_opamp = props
+                .get("name")
+                .is_some_and(|n| n.eq_ignore_ascii_case("opamp"));
             if kind == "INPUT" && is_opamp {
                 out.push(props);
             }
@@ -178,7 +183,10 @@ fn classic_sections(
         }
         if t.starts_with('[') && t.ends_with(']') {
             flush(section.take(), out);
-            section = Some((t[1..t.len() - 1].trim().to_ascii_uppercase(), RawProperties::default()));
+            section = Some((
+                t[1..t.len() - 1].trim().to_ascii_uppercase(),
+                RawProperties::default(),
+            ));
             continue;
         }
         if let Some((_, props)) = section.as_mut() {
@@ -275,7 +283,10 @@ fn yaml_sections(
                     i += 1;
                 }
                 let props = yaml_item(&item, vars);
-                if props.get("name").is_some_and(|n| n.eq_ignore_ascii_case("opamp")) {
+                if props
+                    .get("name")
+                    .is_some_and(|n| n.eq_ignore_ascii_case("opamp"))
+                {
                     out.push(props);
                 }
             }
@@ -309,7 +320,10 @@ fn yaml_item(lines: &[&str], vars: &[(String, String)]) -> RawProperties {
                 j += 1;
             }
         } else if v.starts_with('[') && v.ends_with(']') {
-            for item in v[1..v.len() - 1].split(',').filter(|s| !s.trim().is_empty()) {
+            for item in v[1..v.len() - 1]
+                .split(',')
+                .filter(|s| !s.trim().is_empty())
+            {
                 props.push(k, &expand_vars(unquote(item), vars));
             }
         } else {
@@ -321,8 +335,13 @@ fn yaml_item(lines: &[&str], vars: &[(String, String)]) -> RawProperties {
 
 /// All `opamp` sections visible to this process: from the config file
 /// (explicit path first) or from the command line.
-pub fn find_sections(explicit: Option<&Path>, args: &[String]) -> Option<(Origin, Vec<RawProperties>)> {
-    let path = explicit.map(Path::to_path_buf).or_else(|| config_path_from_args(args));
+pub fn find_sections(
+    explicit: Option<&Path>,
+    args: &[String],
+) -> Option<(Origin, Vec<RawProperties>)> {
+    let path = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| config_path_from_args(args));
     if let Some(p) = path {
         if let Ok(found) = sections_from_file(&p) {
             if !found.is_empty() {
@@ -344,9 +363,18 @@ mod tests {
 
     #[test]
     fn config_path_forms() {
-        assert_eq!(config_path_from_args(&args("fb -c /a.conf")), Some("/a.conf".into()));
-        assert_eq!(config_path_from_args(&args("fb --config=/b.yaml")), Some("/b.yaml".into()));
-        assert_eq!(config_path_from_args(&args("fb --config /c")), Some("/c".into()));
+        assert_eq!(
+            config_path_from_args(&args("fb -c /a.conf")),
+            Some("/a.conf".into())
+        );
+        assert_eq!(
+            config_path_from_args(&args("fb --config=/b.yaml")),
+            Some("/b.yaml".into())
+        );
+        assert_eq!(
+            config_path_from_args(&args("fb --config /c")),
+            Some("/c".into())
+        );
         assert_eq!(config_path_from_args(&args("fb -i dummy")), None);
     }
 
@@ -370,7 +398,10 @@ mod tests {
         assert_eq!(inc, vec!["managed.conf".to_string()]);
         assert_eq!(out.len(), 1);
         let p = &out[0];
-        assert_eq!(p.all("header").collect::<Vec<_>>(), vec!["Authorization Bearer abc", "X-A b"]);
+        assert_eq!(
+            p.all("header").collect::<Vec<_>>(),
+            vec!["Authorization Bearer abc", "X-A b"]
+        );
         assert_eq!(p.get("tls.verify"), Some("off"));
         assert_eq!(p.get("endpoint"), Some("wss://h/v1"));
     }
@@ -406,7 +437,10 @@ pipeline:
         assert_eq!(out.len(), 1);
         let p = &out[0];
         assert_eq!(p.get("endpoint"), Some("ws://127.0.0.1:4320/v1/opamp"));
-        assert_eq!(p.all("header").collect::<Vec<_>>(), vec!["Authorization Bearer xyz", "X-B c"]);
+        assert_eq!(
+            p.all("header").collect::<Vec<_>>(),
+            vec!["Authorization Bearer xyz", "X-B c"]
+        );
         assert_eq!(p.all("agent_attribute").count(), 2);
         assert_eq!(p.get("tls.verify"), Some("off"));
         assert_eq!(p.unknown_keys(), Vec::<String>::new());
@@ -416,8 +450,16 @@ pipeline:
     fn sections_follow_includes() {
         let dir = std::env::temp_dir().join(format!("opamp-section-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("conf.d")).unwrap();
-        std::fs::write(dir.join("main.conf"), "[SERVICE]\n  Flush 1\n@INCLUDE conf.d/*.conf\n").unwrap();
-        std::fs::write(dir.join("conf.d/opamp.conf"), "[INPUT]\n  Name opamp\n  endpont ws://x\n").unwrap();
+        std::fs::write(
+            dir.join("main.conf"),
+            "[SERVICE]\n  Flush 1\n@INCLUDE conf.d/*.conf\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("conf.d/opamp.conf"),
+            "[INPUT]\n  Name opamp\n  endpont ws://x\n",
+        )
+        .unwrap();
         let found = sections_from_file(&dir.join("main.conf")).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].unknown_keys(), vec!["endpont".to_string()]);

@@ -35,7 +35,7 @@ pub struct Client {
     link: Link,
     next_seq: u64,
     /// Set on connect and by ReportFullState; cleared once a message
-    /// carrying the full state is built (restored if it is lost).
+    /// carrying the full state is built.
     full_state_pending: bool,
     /// ReportAvailableComponents, handled like `full_state_pending`.
     components_requested: bool,
@@ -75,9 +75,9 @@ struct InFlight {
     /// parts dropped for size, so they are not retried on every message.
     commit: StatusParts,
     caps_bits: u64,
-    /// This message answered a full-state / components request; if it is
-    /// lost, the request is still open.
-    full: bool,
+    /// This message answered ReportAvailableComponents; if it is lost, the
+    /// request is still open. (A lost full-state report needs no such flag:
+    /// every loss leads to a reconnect, which asks for full state anyway.)
     components_map: bool,
 }
 
@@ -370,7 +370,6 @@ impl Client {
                 sent: false,
                 commit: parts,
                 caps_bits,
-                full: self.full_state_pending,
                 components_map: self.components_requested,
             }));
         }
@@ -468,6 +467,13 @@ impl Client {
         }
     }
 
+    /// Consecutive failures the backoff has counted, for tests of its reset
+    /// rule.
+    #[cfg(test)]
+    pub(crate) fn backoff_failures(&self) -> u32 {
+        self.backoff.failures()
+    }
+
     // ----- internals -------------------------------------------------------
 
     fn heartbeat_at(&self) -> Option<Instant> {
@@ -489,11 +495,10 @@ impl Client {
     }
 
     /// Forgets the outstanding message without recording it, reopening the
-    /// server requests it was answering.
+    /// components request it was answering.
     fn abandon_in_flight(&mut self) {
         if let Link::Up { in_flight, .. } = &mut self.link {
             if let Some(f) = in_flight.take() {
-                self.full_state_pending |= f.full;
                 self.components_requested |= f.components_map;
             }
         }
@@ -519,9 +524,9 @@ impl Client {
 
     fn on_error_response(&mut self, now: Instant, err: crate::proto::ServerErrorResponse) {
         if err.r#type == ServerErrorResponseType::Unavailable as i32 {
-            let hint = err.details.map(|Details::RetryInfo(r)| {
-                Duration::from_nanos(r.retry_after_nanoseconds)
-            });
+            let hint = err
+                .details
+                .map(|Details::RetryInfo(r)| Duration::from_nanos(r.retry_after_nanoseconds));
             self.go_down(now, Cause::Unavailable(hint));
             self.actions.push_back(Action::Disconnect);
             return;
@@ -645,7 +650,9 @@ impl Client {
                     .as_mut()
                     .is_some_and(|a| !std::mem::take(&mut a.components).is_empty())
             }),
-            ("agent_description", |m| m.agent_description.take().is_some()),
+            ("agent_description", |m| {
+                m.agent_description.take().is_some()
+            }),
             ("health", |m| m.health.take().is_some()),
             ("available_components", |m| {
                 m.available_components.take().is_some()
@@ -720,7 +727,10 @@ impl Client {
                 "server is throttling (HTTP 429/503)",
             ),
             Cause::Reported(DisconnectKind::AuthFailed, hint) => (
-                self.backoff.next_delay().max(cap).max(hint.unwrap_or_default()),
+                self.backoff
+                    .next_delay()
+                    .max(cap)
+                    .max(hint.unwrap_or_default()),
                 LogLevel::Warn,
                 "authentication failed (HTTP 401/403); check the credentials",
             ),

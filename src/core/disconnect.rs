@@ -80,7 +80,10 @@ mod tests {
         use HttpOutcome::*;
         assert_eq!(HttpOutcome::from_status(200), Success);
         assert_eq!(HttpOutcome::from_status(204), Success);
-        assert_eq!(HttpOutcome::from_status(400), Rejected(Rejection::BadRequest));
+        assert_eq!(
+            HttpOutcome::from_status(400),
+            Rejected(Rejection::BadRequest)
+        );
         assert_eq!(HttpOutcome::from_status(413), Rejected(Rejection::TooLarge));
         assert_eq!(HttpOutcome::from_status(401), Disconnected(AuthFailed));
         assert_eq!(HttpOutcome::from_status(403), Disconnected(AuthFailed));

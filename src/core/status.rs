@@ -192,9 +192,7 @@ mod tests {
             hash: vec![1],
             ..Default::default()
         };
-        comps
-            .components
-            .insert("input".into(), Default::default());
+        comps.components.insert("input".into(), Default::default());
         s.current.available_components = Some(comps.clone());
 
         let first = s.outgoing(&all_caps(), true, false);
@@ -222,6 +220,9 @@ mod tests {
         s.current.health = Some(health(false));
         s.commit(s.outgoing(&all_caps(), false, false));
         assert!(s.outgoing(&all_caps(), false, false).is_empty());
-        assert_eq!(s.reported.agent_description, Some(AgentDescription::default()));
+        assert_eq!(
+            s.reported.agent_description,
+            Some(AgentDescription::default())
+        );
     }
 }

@@ -68,8 +68,7 @@ pub fn decode_http_body(body: &[u8], max: usize) -> Result<ServerToAgent, WireEr
 pub fn decode_ws_message(data: &[u8], max: usize) -> Result<ServerToAgent, WireError> {
     check_len(data.len(), max)?;
     let mut rest = data;
-    let header =
-        prost::encoding::decode_varint(&mut rest).map_err(|_| WireError::MissingHeader)?;
+    let header = prost::encoding::decode_varint(&mut rest).map_err(|_| WireError::MissingHeader)?;
     if header != WS_HEADER {
         return Err(WireError::UnknownHeader(header));
     }
@@ -128,7 +127,10 @@ mod tests {
             Err(WireError::UnknownHeader(1))
         );
         assert_eq!(decode_ws_message(&[], 1024), Err(WireError::MissingHeader));
-        assert_eq!(decode_ws_message(&[0x80], 1024), Err(WireError::MissingHeader));
+        assert_eq!(
+            decode_ws_message(&[0x80], 1024),
+            Err(WireError::MissingHeader)
+        );
     }
 
     /// "WebSocket Message Size Limits": the client MUST enforce a receive

@@ -70,7 +70,13 @@ impl Host {
         let Some(check) = self.log_check else {
             return Level::Info;
         };
-        for level in [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error] {
+        for level in [
+            Level::Trace,
+            Level::Debug,
+            Level::Info,
+            Level::Warn,
+            Level::Error,
+        ] {
             // SAFETY: input_log_check only reads the live instance's level.
             if unsafe { check(self.i_ins, level as c_int) } != 0 {
                 return level;

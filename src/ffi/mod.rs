@@ -144,5 +144,7 @@ pub extern "C" fn FLBPluginExit() -> c_int {
 
 #[no_mangle]
 pub extern "C" fn FLBPluginUnregister(def: *mut flb_proxy_def) {
-    guard("FLBPluginUnregister", (), || plugin::on_unregister(def as usize))
+    guard("FLBPluginUnregister", (), || {
+        plugin::on_unregister(def as usize)
+    })
 }

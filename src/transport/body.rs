@@ -17,15 +17,18 @@ use flate2::Compression;
 pub enum BodyError {
     /// More than `limit` bytes; reading stopped at `limit + 1`.
     TooLarge { limit: usize },
-    /// The stream broke, or the gzip data is corrupt.
-    Read(String),
+    /// The data is not valid gzip.
+    Corrupt(String),
+    /// The stream broke before the end of the body.
+    Io(String),
 }
 
 impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooLarge { limit } => write!(f, "body exceeds the {limit}-byte limit"),
-            Self::Read(msg) => write!(f, "cannot read body: {msg}"),
+            Self::Corrupt(msg) => write!(f, "body is not valid gzip: {msg}"),
+            Self::Io(msg) => write!(f, "cannot read body: {msg}"),
         }
     }
 }
@@ -41,7 +44,12 @@ pub fn read_limited(reader: impl Read, limit: usize) -> Result<Vec<u8>, BodyErro
     reader
         .take(cap)
         .read_to_end(&mut out)
-        .map_err(|e| BodyError::Read(e.to_string()))?;
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+                BodyError::Corrupt(e.to_string())
+            }
+            _ => BodyError::Io(e.to_string()),
+        })?;
     if out.len() > limit {
         return Err(BodyError::TooLarge { limit });
     }
@@ -131,16 +139,28 @@ mod tests {
     }
 
     #[test]
-    fn corrupt_gzip_is_a_read_error() {
+    fn corrupt_gzip_is_an_error() {
         assert!(matches!(
             gunzip_limited(b"\x1f\x8b\x08\x00garbage", 100),
-            Err(BodyError::Read(_))
+            Err(BodyError::Corrupt(_))
+        ));
+        assert!(matches!(
+            gunzip_limited(b"plain text, not gzip", 100),
+            Err(BodyError::Corrupt(_))
         ));
         let mut truncated = gzip(b"some text that is long enough");
         truncated.truncate(truncated.len() - 6);
-        assert!(matches!(
-            gunzip_limited(&truncated, 100),
-            Err(BodyError::Read(_))
-        ));
+        assert!(gunzip_limited(&truncated, 100).is_err());
+    }
+
+    #[test]
+    fn broken_streams_are_io_errors() {
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset"))
+            }
+        }
+        assert!(matches!(read_limited(Broken, 10), Err(BodyError::Io(_))));
     }
 }

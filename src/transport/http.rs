@@ -169,8 +169,12 @@ impl HttpTransport {
         // below counts decompressed bytes: a gzip bomb stops at the limit.
         body::read_limited(response.into_reader(), self.max_message_size).map_err(|e| match e {
             BodyError::TooLarge { limit } => TransportError::TooLarge { limit },
-            BodyError::Read(msg) => TransportError::Malformed(format!(
-                "cannot read the response body from {}: {msg}",
+            BodyError::Corrupt(msg) => TransportError::Malformed(format!(
+                "the response body from {} is not valid gzip: {msg}",
+                self.shown
+            )),
+            BodyError::Io(msg) => TransportError::Io(format!(
+                "reading the response body from {}: {msg}",
                 self.shown
             )),
         })
@@ -213,6 +217,9 @@ impl HttpTransport {
             ErrorKind::BadStatus | ErrorKind::BadHeader | ErrorKind::HTTP => {
                 TransportError::Protocol(format!("invalid HTTP response from {}", self.shown))
             }
+            ErrorKind::Io if is_eof(&t) => TransportError::Io(
+                "the server closed the connection before a complete response".into(),
+            ),
             ErrorKind::Io => TransportError::Io(cause()),
         }
     }
@@ -259,6 +266,18 @@ fn find_timeout(t: &ureq::Transport) -> Option<TransportError> {
         .then_some(TransportError::Timeout(
             "waiting for the server's HTTP response",
         ))
+}
+
+fn is_eof(t: &ureq::Transport) -> bool {
+    sources(t)
+        .filter_map(|e| e.downcast_ref::<io::Error>())
+        .any(|e| {
+            // ureq reports a response that never started as ConnectionAborted.
+            matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted
+            )
+        })
 }
 
 fn find_tls_error(t: &ureq::Transport) -> Option<String> {

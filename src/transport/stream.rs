@@ -134,7 +134,7 @@ fn set_timeouts(tcp: &TcpStream, read: Duration, write: Duration) -> Result<(), 
 fn dial(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve host name '{host}': {e}"))?
+        .map_err(|e| format!("cannot resolve the host name: {e}"))?
         .collect();
     let mut last = String::from("host name resolved to no address");
     for addr in addrs {

@@ -316,12 +316,19 @@ fn upgrade_request(endpoint: &Endpoint, headers: &Headers) -> Result<Request, Tr
 fn upgrade_error(e: tungstenite::Error) -> TransportError {
     match e {
         tungstenite::Error::Http(response) => {
+            let code = response.status().as_u16();
+            if code < 300 {
+                return TransportError::Protocol(format!(
+                    "the server answered the WebSocket upgrade with HTTP {code} instead of 101; \
+                     if it is a plain-HTTP OpAMP server, use an http:// or https:// endpoint"
+                ));
+            }
             let retry_after = response
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            status::classify(response.status().as_u16(), retry_after)
+            status::classify(code, retry_after)
         }
         tungstenite::Error::Io(e) if is_would_block(&e) => {
             TransportError::Timeout("waiting for the server to accept the WebSocket upgrade")

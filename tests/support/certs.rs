@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
@@ -25,10 +23,8 @@ pub struct TestPki {
 impl TestPki {
     /// `name` keeps parallel tests' files apart.
     pub fn generate(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "fbo-transport-pki-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("fbo-transport-pki-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
 
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -40,8 +36,7 @@ impl TestPki {
         let ca = ca_params.self_signed(&ca_key).unwrap();
 
         let mut server_params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .unwrap();
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
         server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_key = KeyPair::generate().unwrap();
         let server = server_params.signed_by(&server_key, &ca, &ca_key).unwrap();

@@ -182,7 +182,9 @@ fn fill(shared: &Shared, conn: &mut Conn) -> Option<()> {
 
 /// Returns false when the connection must close.
 fn respond(stream: &mut ServerStream, reply: HttpReply, accepts_gzip: bool) -> bool {
-    let _ = stream.tcp().set_write_timeout(Some(Duration::from_secs(10)));
+    let _ = stream
+        .tcp()
+        .set_write_timeout(Some(Duration::from_secs(10)));
     match reply {
         HttpReply::Ok { body, gzip } => {
             let (body, encoding) = if gzip && accepts_gzip {

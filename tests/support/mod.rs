@@ -13,7 +13,7 @@
 //! Use from a test crate with `mod support;`.
 
 // Each test crate uses a different part of this module.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod certs;
 pub mod http_server;
@@ -151,7 +151,10 @@ impl Shared {
     pub fn spawn(self: &Arc<Self>, work: impl FnOnce(Arc<Shared>) + Send + 'static) {
         let shared = self.clone();
         let handle = thread::spawn(move || work(shared));
-        self.workers.lock().unwrap_or_else(|e| e.into_inner()).push(handle);
+        self.workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
     }
 
     /// The reply for an agent message under the current auto-reply policy.
@@ -223,12 +226,20 @@ impl TestServer {
     }
 
     pub fn ws_url(&self) -> String {
-        let scheme = if self.shared.tls.is_some() { "wss" } else { "ws" };
+        let scheme = if self.shared.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
         format!("{scheme}://{}/v1/opamp", self.ws_addr)
     }
 
     pub fn http_url(&self) -> String {
-        let scheme = if self.shared.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}/v1/opamp", self.http_addr)
     }
 
@@ -296,7 +307,9 @@ fn accept_loop(
     listener: TcpListener,
     handler: fn(Arc<Shared>, std::net::TcpStream),
 ) -> JoinHandle<()> {
-    listener.set_nonblocking(true).expect("nonblocking listener");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
     thread::spawn(move || {
         while !shared.stopped() {
             match listener.accept() {

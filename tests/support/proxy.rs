@@ -89,7 +89,9 @@ impl Drop for TestProxy {
 }
 
 fn serve(shared: &Arc<Shared>, mut client: TcpStream) {
-    client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
@@ -132,7 +134,10 @@ fn serve(shared: &Arc<Shared>, mut client: TcpStream) {
         let _ = client.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
         return;
     };
-    assert!(target_addr.ip().is_loopback(), "test proxy reaches loopback only");
+    assert!(
+        target_addr.ip().is_loopback(),
+        "test proxy reaches loopback only"
+    );
     let Ok(mut upstream) = TcpStream::connect_timeout(&target_addr, Duration::from_secs(5)) else {
         let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
         return;

@@ -83,7 +83,9 @@ fn status_compression_compares_with_the_sent_value() {
     let _m = send(&mut c, t0);
     c.set_health(health(true)); // back to the pre-message value
     c.on_received(t0, ack());
-    let m = c.poll_transmit(t0).expect("server has 'false', agent has 'true'");
+    let m = c
+        .poll_transmit(t0)
+        .expect("server has 'false', agent has 'true'");
     assert_eq!(m.health, Some(health(true)));
 }
 
@@ -128,4 +130,30 @@ fn messages_while_down_are_ignored() {
     m.command = Some(crate::proto::ServerToAgentCommand { r#type: 0 });
     c.on_received(t0, m);
     assert!(!drain(&mut c).contains(&Action::Restart));
+}
+
+/// "AvailableComponents Message": a ReportAvailableComponents request
+/// answered by a message that was then lost stays open; the map goes out
+/// on the next connection.
+#[test]
+fn available_components_request_survives_a_lost_message() {
+    let t0 = Instant::now();
+    let mut c = client(Transport::WebSocket, t0);
+    let mut comps = crate::proto::AvailableComponents {
+        hash: vec![1],
+        ..Default::default()
+    };
+    comps.components.insert("filter".into(), Default::default());
+    c.set_available_components(comps.clone());
+    c.on_connected(t0);
+    send(&mut c, t0);
+    let mut ask = ack();
+    ask.flags = crate::proto::ServerToAgentFlags::ReportAvailableComponents as u64;
+    c.on_received(t0, ask);
+    let lost = c.poll_transmit(t0).unwrap();
+    assert_eq!(lost.available_components, Some(comps.clone()));
+    c.on_disconnected(t0, Disconnect::new(DisconnectKind::Network));
+    let at = c.connect_allowed_at().unwrap();
+    c.on_connected(at);
+    assert_eq!(send(&mut c, at).available_components, Some(comps));
 }

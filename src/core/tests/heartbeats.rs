@@ -125,18 +125,23 @@ fn plain_http_polls_every_30s_without_heartbeat_capability() {
 }
 
 /// "Plain HTTP Transport": the server's heartbeat interval becomes the
-/// polling interval; 0 cannot stop polling, the default applies.
+/// polling interval; 0 cannot stop polling, the configured interval
+/// applies again.
 #[test]
 fn plain_http_polling_follows_server_interval() {
     let t0 = Instant::now();
-    let mut c = connected(Transport::Http, t0);
-    http_exchange(&mut c, t0 + secs(30), offer_heartbeat(10));
+    let mut cfg = config(Transport::Http);
+    cfg.heartbeat_interval = secs(20);
+    let mut c = Client::new(cfg, t0);
+    c.on_connected(t0);
+    http_exchange(&mut c, t0, ack());
+    http_exchange(&mut c, t0 + secs(20), offer_heartbeat(10));
     assert_eq!(c.heartbeat_interval(), Some(secs(10)));
-    assert_eq!(c.next_timeout(), Some(t0 + secs(40)));
+    assert_eq!(c.next_timeout(), Some(t0 + secs(30)));
 
-    http_exchange(&mut c, t0 + secs(40), offer_heartbeat(0));
-    assert_eq!(c.heartbeat_interval(), Some(secs(30)));
-    assert_eq!(c.next_timeout(), Some(t0 + secs(70)));
+    http_exchange(&mut c, t0 + secs(30), offer_heartbeat(0));
+    assert_eq!(c.heartbeat_interval(), Some(secs(20)));
+    assert_eq!(c.next_timeout(), Some(t0 + secs(50)));
 }
 
 /// A zero configured HTTP polling interval falls back to the default.

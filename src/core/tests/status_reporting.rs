@@ -50,7 +50,11 @@ fn status_compression_sends_only_changed_parts() {
     assert_eq!(m.agent_description, None);
     assert_eq!(m.effective_config, None);
     assert_eq!(m.remote_config_status, None);
-    assert_eq!(m.capabilities, all_caps().bits(), "capabilities are always set");
+    assert_eq!(
+        m.capabilities,
+        all_caps().bits(),
+        "capabilities are always set"
+    );
 }
 
 /// "Status Reporting": the client SHOULD NOT send if nothing changed;
@@ -179,7 +183,10 @@ fn status_compression_reconnect_sends_full_state() {
     set_everything(&mut c);
     c.on_connected(t0);
     send(&mut c, t0);
-    c.on_disconnected(t0, crate::core::Disconnect::new(crate::core::DisconnectKind::Local));
+    c.on_disconnected(
+        t0,
+        crate::core::Disconnect::new(crate::core::DisconnectKind::Local),
+    );
     c.on_connected(t0);
     let m = send(&mut c, t0);
     assert!(is_full(&m), "{m:?}");
@@ -195,7 +202,10 @@ fn sequence_num_increments_by_one_per_message() {
     let mut seen = vec![send(&mut c, t0).sequence_num];
     c.set_health(health(true));
     seen.push(send(&mut c, t0).sequence_num);
-    c.on_disconnected(t0, crate::core::Disconnect::new(crate::core::DisconnectKind::Local));
+    c.on_disconnected(
+        t0,
+        crate::core::Disconnect::new(crate::core::DisconnectKind::Local),
+    );
     c.on_connected(t0);
     seen.push(send(&mut c, t0).sequence_num);
     seen.push(send(&mut c, t0 + secs(30)).sequence_num); // heartbeat
@@ -215,7 +225,10 @@ fn capabilities_limit_what_is_reported() {
     c.on_connected(t0);
     let m = send(&mut c, t0);
     assert_eq!(m.capabilities, 0x1, "ReportsStatus only");
-    assert!(m.agent_description.is_some(), "description needs no capability");
+    assert!(
+        m.agent_description.is_some(),
+        "description needs no capability"
+    );
     assert_eq!(m.health, None);
     assert_eq!(m.effective_config, None);
     assert_eq!(m.remote_config_status, None);
@@ -240,6 +253,17 @@ fn capabilities_change_is_reported() {
     let m = send(&mut c, t0);
     assert_eq!(m.capabilities, 0x801);
     assert_eq!(m.health, Some(health(true)));
+    assert_eq!(c.poll_transmit(t0), None);
+
+    // A change that brings no new part still has to be reported.
+    c.set_capabilities(Capabilities {
+        reports_health: true,
+        accepts_restart_command: true,
+        ..Default::default()
+    });
+    let m = send(&mut c, t0);
+    assert_eq!(m.capabilities, 0xc01);
+    assert!(is_bare(&m));
     assert_eq!(c.poll_transmit(t0), None);
 }
 

@@ -43,8 +43,8 @@ fn main() -> ExitCode {
     let result = match *job {
         "proto" => proto::run(&root, check),
         "bindings" => bindings::run(&root, check),
-        // Further jobs (e.g. bindgen of include/flb_opamp_abi.h) go here, each
-        // in its own module with the same `run(root, check)` shape.
+        // Further jobs go here, each in its own module with the same
+        // `run(root, check)` shape.
         other => {
             eprintln!("unknown job {other:?}\n{USAGE}");
             return ExitCode::from(2);

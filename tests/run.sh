@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The test command: installs the test peers, then runs every test.
+# Real Fluent Bit tests run too when FLUENT_BIT_BIN is set (see README).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The independent OpAMP server for the interop test (pinned in package-lock).
+if command -v npm >/dev/null 2>&1; then
+    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+else
+    echo "WARNING: npm not found; the interop test against @elastic/mockopampserver will be SKIPPED" >&2
+fi
+
+cargo test --all-targets -- --test-threads 2
+# The doc tests of the library (cargo test --all-targets leaves them out).
+cargo test --doc

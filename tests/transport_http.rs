@@ -1,0 +1,370 @@
+//! End-to-end tests of the plain-HTTP transport against the scripted OpAMP
+//! test server.
+
+mod support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fluent_bit_opamp::proto::ServerErrorResponseType;
+use fluent_bit_opamp::transport::http::{HttpConfig, HttpTransport};
+use fluent_bit_opamp::transport::{
+    tls, Endpoint, Headers, Proxy, ProxyMode, TlsOptions, TransportError,
+};
+use support::certs::TestPki;
+use support::messages::{self, UID, UID_STRING};
+use support::proxy::TestProxy;
+use support::{HttpReply, TestServer};
+
+const TOKEN: &str = "Bearer s3cret-token";
+
+fn config(server: &TestServer) -> HttpConfig {
+    let mut cfg = HttpConfig::new(Endpoint::parse(&server.http_url()).unwrap());
+    cfg.headers = Headers::from_pairs([("Authorization", TOKEN), ("X-Tenant", "blue")]).unwrap();
+    // The host's proxy variables must not reroute loopback test traffic.
+    cfg.proxy = ProxyMode::Disabled;
+    cfg.connect_timeout = Duration::from_secs(5);
+    cfg.request_timeout = Duration::from_secs(10);
+    cfg
+}
+
+fn transport(cfg: &HttpConfig) -> HttpTransport {
+    HttpTransport::new(cfg).expect("http transport")
+}
+
+fn exchange_err(server: &TestServer, reply: HttpReply) -> TransportError {
+    server.script_http(reply);
+    transport(&config(server))
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .expect_err("exchange should fail")
+}
+
+fn assert_no_secret(err: &TransportError) {
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("s3cret"), "secret leaked: {text}");
+}
+
+#[test]
+fn every_post_carries_the_required_headers_and_a_gzip_body() {
+    let server = TestServer::start();
+    let mut http = transport(&config(&server));
+    for seq in 1..=3 {
+        let body = messages::status_report(&UID, seq);
+        let reply = http.exchange(&UID, &body).unwrap();
+        assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
+    }
+    let rec = server.recorded();
+    assert_eq!(rec.http.len(), 3);
+    for (i, request) in rec.http.iter().enumerate() {
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.target, "/v1/opamp");
+        assert_eq!(
+            request.header("content-type"),
+            Some("application/x-protobuf")
+        );
+        assert_eq!(request.header("opamp-instance-uid"), Some(UID_STRING));
+        assert_eq!(request.header("authorization"), Some(TOKEN));
+        assert_eq!(request.header("x-tenant"), Some("blue"));
+        assert_eq!(request.header("content-encoding"), Some("gzip"));
+        assert_eq!(request.header("accept-encoding"), Some("gzip"));
+        assert_eq!(
+            &request.raw_body[..2],
+            &[0x1f, 0x8b],
+            "gzip magic on the wire"
+        );
+        assert_eq!(request.body, messages::status_report(&UID, i as u64 + 1));
+        assert_eq!(request.message().sequence_num, i as u64 + 1);
+    }
+    // Polls reuse one kept-alive connection.
+    assert_eq!(rec.http_connections, 1);
+}
+
+#[test]
+fn compression_can_be_turned_off() {
+    let server = TestServer::start();
+    let mut cfg = config(&server);
+    cfg.compress = false;
+    let body = messages::status_report(&UID, 1);
+    transport(&cfg).exchange(&UID, &body).unwrap();
+    let request = &server.recorded().http[0];
+    assert_eq!(request.header("content-encoding"), None);
+    assert_eq!(request.raw_body, body);
+}
+
+#[test]
+fn gzip_responses_are_decompressed() {
+    let server = TestServer::start();
+    let pushed = messages::remote_config(&UID, &"key: value\n".repeat(200));
+    server.script_http(HttpReply::Ok {
+        body: pushed.clone(),
+        gzip: true,
+    });
+    let reply = transport(&config(&server))
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap();
+    assert_eq!(reply, pushed);
+    let remote = messages::decode_server(&reply).remote_config.unwrap();
+    assert_eq!(remote.config_hash, vec![0xab; 32]);
+}
+
+#[test]
+fn gzip_bomb_is_stopped_at_the_decompressed_limit() {
+    let server = TestServer::start();
+    server.script_http(HttpReply::GzipBomb {
+        inflated: 8 * 1024 * 1024,
+    });
+    let mut cfg = config(&server);
+    cfg.max_message_size = 1024 * 1024;
+    let err = transport(&cfg)
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap_err();
+    assert_eq!(err, TransportError::TooLarge { limit: 1024 * 1024 });
+}
+
+#[test]
+fn plain_oversized_body_is_refused_and_the_limit_itself_is_fine() {
+    let server = TestServer::start();
+    server.script_http(HttpReply::Ok {
+        body: vec![7u8; 1025],
+        gzip: false,
+    });
+    server.script_http(HttpReply::Ok {
+        body: vec![7u8; 1024],
+        gzip: true,
+    });
+    let mut cfg = config(&server);
+    cfg.max_message_size = 1024;
+    let mut http = transport(&cfg);
+    let body = messages::status_report(&UID, 1);
+    assert_eq!(
+        http.exchange(&UID, &body).unwrap_err(),
+        TransportError::TooLarge { limit: 1024 }
+    );
+    assert_eq!(http.exchange(&UID, &body).unwrap(), vec![7u8; 1024]);
+}
+
+#[test]
+fn oversized_request_is_not_sent() {
+    let server = TestServer::start();
+    let mut cfg = config(&server);
+    cfg.max_send_size = 10;
+    let err = transport(&cfg).exchange(&UID, &[0u8; 11]).unwrap_err();
+    assert_eq!(
+        err,
+        TransportError::RequestTooLarge {
+            size: 11,
+            limit: 10
+        }
+    );
+    assert!(server.recorded().http.is_empty());
+}
+
+#[test]
+fn unavailable_error_response_body_is_delivered() {
+    let server = TestServer::start();
+    server.script_http(HttpReply::Ok {
+        body: messages::unavailable(&UID, None),
+        gzip: false,
+    });
+    let reply = transport(&config(&server))
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap();
+    let error = messages::decode_server(&reply).error_response.unwrap();
+    assert_eq!(error.r#type, ServerErrorResponseType::Unavailable as i32);
+    assert!(error.details.is_none());
+}
+
+#[test]
+fn status_503_with_retry_after_seconds() {
+    let server = TestServer::start();
+    let err = exchange_err(&server, HttpReply::status_with(503, "Retry-After", "120"));
+    assert_eq!(
+        err,
+        TransportError::Http {
+            status: 503,
+            retry_after: Some("120".into())
+        }
+    );
+    assert!(err.is_throttled() && err.is_retryable());
+    assert_eq!(
+        err.retry_after(SystemTime::now()),
+        Some(Duration::from_secs(120))
+    );
+}
+
+#[test]
+fn status_429_with_retry_after_date() {
+    let server = TestServer::start();
+    let err = exchange_err(
+        &server,
+        HttpReply::status_with(429, "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),
+    );
+    assert!(err.is_throttled());
+    // 2015-10-21T07:28:00Z is 1445412480; ask one minute before it.
+    let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480 - 60);
+    assert_eq!(err.retry_after(now), Some(Duration::from_secs(60)));
+}
+
+#[test]
+fn server_errors_without_retry_after_are_retryable() {
+    let server = TestServer::start();
+    let err = exchange_err(&server, HttpReply::status(500));
+    assert_eq!(
+        err,
+        TransportError::Http {
+            status: 500,
+            retry_after: None
+        }
+    );
+    assert!(err.is_retryable() && !err.is_throttled());
+    assert_eq!(err.retry_after(SystemTime::now()), None);
+}
+
+#[test]
+fn auth_failures_are_classified_and_never_show_the_token() {
+    let server = TestServer::start();
+    for status in [401, 403] {
+        let err = exchange_err(&server, HttpReply::status(status));
+        assert_eq!(err, TransportError::Auth { status });
+        assert!(err.is_auth() && !err.is_retryable());
+        assert_no_secret(&err);
+    }
+}
+
+#[test]
+fn other_client_errors_are_not_retryable() {
+    let server = TestServer::start();
+    for status in [413, 400] {
+        let err = exchange_err(&server, HttpReply::status(status));
+        assert_eq!(err, TransportError::Rejected { status });
+        assert!(!err.is_retryable());
+    }
+}
+
+#[test]
+fn redirects_are_not_followed() {
+    let server = TestServer::start();
+    let err = exchange_err(
+        &server,
+        HttpReply::status_with(302, "Location", "http://127.0.0.1:1/elsewhere"),
+    );
+    assert_eq!(err, TransportError::Rejected { status: 302 });
+    assert!(err.to_string().contains("new location"), "{err}");
+    assert_eq!(server.recorded().http.len(), 1);
+}
+
+#[test]
+fn broken_responses_are_retryable_failures() {
+    let server = TestServer::start();
+    for reply in [
+        HttpReply::Drop,
+        HttpReply::DropMidBody {
+            body: messages::ack(&UID),
+        },
+        HttpReply::Raw(b"this is not HTTP\r\n\r\n".to_vec()),
+    ] {
+        let err = exchange_err(&server, reply.clone());
+        assert!(err.is_retryable(), "{reply:?} gave {err:?}");
+        assert_no_secret(&err);
+    }
+}
+
+#[test]
+fn connection_refused() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mut cfg = HttpConfig::new(
+        Endpoint::parse(&format!("http://127.0.0.1:{port}/v1/opamp?token=s3cret")).unwrap(),
+    );
+    cfg.proxy = ProxyMode::Disabled;
+    let err = transport(&cfg).exchange(&UID, b"").unwrap_err();
+    assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
+    assert!(err.is_retryable());
+    // The query string (which may hold a token) is not in the message.
+    assert_no_secret(&err);
+}
+
+#[test]
+fn plain_http_through_a_proxy() {
+    let server = TestServer::start();
+    let proxy = TestProxy::start(None);
+    let mut cfg = config(&server);
+    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&proxy.addr().to_string()).unwrap());
+    let reply = transport(&cfg)
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap();
+    assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
+    let line = &proxy.requests()[0].request_line;
+    assert!(
+        line == &format!("POST http://{}/v1/opamp HTTP/1.1", server.http_addr())
+            || line == &format!("CONNECT {} HTTP/1.1", server.http_addr()),
+        "{line}"
+    );
+    assert_eq!(
+        server.recorded().http[0].header("opamp-instance-uid"),
+        Some(UID_STRING)
+    );
+}
+
+fn tls_config(options: TlsOptions) -> std::sync::Arc<rustls::ClientConfig> {
+    tls::build(&options).unwrap().config
+}
+
+#[test]
+fn https_with_a_private_ca_and_client_certificate() {
+    let pki = TestPki::generate("http-mtls");
+    let server = TestServer::start_tls(pki.server_config(true));
+    let mut cfg = config(&server);
+    cfg.tls = Some(tls_config(TlsOptions {
+        ca_file: Some(pki.ca_file.clone()),
+        cert_file: Some(pki.client_cert_file.clone()),
+        key_file: Some(pki.client_key_file.clone()),
+        verify: true,
+    }));
+    let reply = transport(&cfg)
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap();
+    assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
+    assert!(server.recorded().http[0].client_cert);
+}
+
+#[test]
+fn https_rejects_an_untrusted_server_unless_verify_is_off() {
+    let pki = TestPki::generate("http-verify");
+    let server = TestServer::start_tls(pki.server_config(false));
+    let mut cfg = config(&server);
+    cfg.tls = Some(tls_config(TlsOptions::default()));
+    let err = transport(&cfg)
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap_err();
+    assert!(matches!(err, TransportError::Tls(_)), "{err:?}");
+
+    cfg.tls = Some(tls_config(TlsOptions {
+        verify: false,
+        ..TlsOptions::default()
+    }));
+    transport(&cfg)
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap();
+}
+
+#[test]
+fn https_through_a_proxy_uses_connect() {
+    let pki = TestPki::generate("http-proxy");
+    let server = TestServer::start_tls(pki.server_config(false));
+    let proxy = TestProxy::start(None);
+    let mut cfg = config(&server);
+    cfg.tls = Some(tls_config(TlsOptions {
+        ca_file: Some(pki.ca_file.clone()),
+        ..TlsOptions::default()
+    }));
+    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&proxy.addr().to_string()).unwrap());
+    transport(&cfg)
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap();
+    assert_eq!(
+        proxy.requests()[0].request_line,
+        format!("CONNECT {} HTTP/1.1", server.http_addr())
+    );
+}
