@@ -368,3 +368,60 @@ fn https_through_a_proxy_uses_connect() {
         format!("CONNECT {} HTTP/1.1", server.http_addr())
     );
 }
+
+/// The proxy decision is ours alone: with the standard variables pointing
+/// at a proxy, `ProxyMode::Disabled` and a NO_PROXY match must go direct,
+/// and `FromEnv` must use it. The variables are set only in a child
+/// process, so no other test sees them.
+#[test]
+fn proxy_environment_is_applied_by_our_rules_only() {
+    const CHILD: &str = "FBO_TRANSPORT_PROXY_ENV_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let server = TestServer::start();
+        let mut direct = config(&server);
+        direct.proxy = ProxyMode::Disabled;
+        transport(&direct).exchange(&UID, b"").unwrap();
+        let mut from_env = config(&server);
+        from_env.proxy = ProxyMode::FromEnv;
+        transport(&from_env).exchange(&UID, b"").unwrap();
+        return;
+    }
+    let proxy = TestProxy::start(None);
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "proxy_environment_is_applied_by_our_rules_only",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("HTTP_PROXY", format!("http://{}", proxy.addr()))
+        .env("http_proxy", format!("http://{}", proxy.addr()))
+        .env("ALL_PROXY", format!("http://{}", proxy.addr()))
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let requests = proxy.requests();
+    assert_eq!(
+        requests.len(),
+        1,
+        "only the FromEnv exchange is proxied: {requests:?}"
+    );
+
+    // NO_PROXY exempts the loopback server.
+    let proxy = TestProxy::start(None);
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "proxy_environment_is_applied_by_our_rules_only",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("HTTP_PROXY", format!("http://{}", proxy.addr()))
+        .env("NO_PROXY", "localhost,127.0.0.1")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}

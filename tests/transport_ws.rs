@@ -146,10 +146,10 @@ fn recv_times_out_with_none() {
     let started = Instant::now();
     assert_eq!(ws.recv(Duration::ZERO).unwrap(), None);
     assert!(started.elapsed() < Duration::from_secs(1));
-    // And the connection still works afterwards.
+    // And the connection still works afterwards; an unbounded wait is fine.
     server.set_auto_reply(AutoReply::Ack);
     ws.send(&messages::status_report(&UID, 2)).unwrap();
-    assert!(!recv_some(&mut ws).is_empty());
+    assert!(ws.recv(Duration::MAX).unwrap().is_some());
 }
 
 #[test]
@@ -507,4 +507,49 @@ fn wss_through_a_proxy() {
     ws.send(&messages::status_report(&UID, 1)).unwrap();
     recv_some(&mut ws);
     assert!(proxy.requests()[0].request_line.starts_with("CONNECT "));
+}
+
+/// `ProxyMode::FromEnv` end to end: the standard variables route the
+/// connection through the proxy unless NO_PROXY exempts the host. The
+/// variables are set only in a child process, so no other test sees them.
+#[test]
+fn proxy_environment_variables_are_honoured() {
+    const CHILD: &str = "FBO_TRANSPORT_WS_PROXY_ENV_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let server = TestServer::start();
+        let mut cfg = config(&server);
+        cfg.proxy = ProxyMode::FromEnv;
+        let mut ws = WsTransport::connect(&cfg).unwrap();
+        ws.send(&messages::status_report(&UID, 1)).unwrap();
+        recv_some(&mut ws);
+        return;
+    }
+    let run_child = |proxy: &TestProxy, no_proxy: Option<&str>| {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+        child
+            .args([
+                "--exact",
+                "proxy_environment_variables_are_honoured",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .env("http_proxy", format!("http://{}", proxy.addr()))
+            .env_remove("HTTP_PROXY")
+            .env_remove("no_proxy");
+        match no_proxy {
+            Some(value) => child.env("NO_PROXY", value),
+            None => child.env_remove("NO_PROXY"),
+        };
+        assert!(child.status().unwrap().success());
+    };
+    let proxy = TestProxy::start(None);
+    run_child(&proxy, None);
+    assert_eq!(proxy.requests().len(), 1);
+    assert!(proxy.requests()[0]
+        .request_line
+        .starts_with("CONNECT 127.0.0.1:"));
+
+    let proxy = TestProxy::start(None);
+    run_child(&proxy, Some("127.0.0.0/8"));
+    assert!(proxy.requests().is_empty());
 }

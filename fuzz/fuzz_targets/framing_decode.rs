@@ -12,9 +12,15 @@ fuzz_target!(|payload: &[u8]| {
             let header = &payload[..payload.len() - protobuf.len()];
             assert!(!header.is_empty() && header.len() <= 10);
             assert_eq!(header.last().map(|b| b & 0x80), Some(0));
-            assert!(header.iter().all(|b| b & 0x7f == 0), "only a zero header is accepted");
+            assert!(
+                header.iter().all(|b| b & 0x7f == 0),
+                "only a zero header is accepted"
+            );
             assert_eq!(framing::decode(&framing::encode(protobuf)), Ok(protobuf));
         }
-        Err(_) => assert!(payload.first() != Some(&0), "a 0x00 first byte always decodes"),
+        Err(_) => assert!(
+            payload.first() != Some(&0),
+            "a 0x00 first byte always decodes"
+        ),
     }
 });

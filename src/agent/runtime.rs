@@ -272,7 +272,7 @@ impl Runtime {
         } else {
             format!("OpAMP server {} unavailable: {e}", self.settings.endpoint)
         };
-        if n == 1 || n % 10 == 0 {
+        if n == 1 || n.is_multiple_of(10) {
             warn!("{what} (attempt {n})");
         } else {
             debug!("{what} (attempt {n})");

@@ -37,7 +37,8 @@ pub struct Client {
     /// Set on connect and by ReportFullState; cleared once a message
     /// carrying the full state is built.
     full_state_pending: bool,
-    /// ReportAvailableComponents, handled like `full_state_pending`.
+    /// ReportAvailableComponents. Unlike full state it is not renewed by a
+    /// reconnect, so a lost answer reopens it.
     components_requested: bool,
     /// Heartbeats count from here ("the last AgentToServer message sent").
     last_sent: Option<Instant>,

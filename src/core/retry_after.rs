@@ -139,7 +139,7 @@ fn to_unix(year: u64, month: u32, day: u32, secs_of_day: u64) -> Option<u64> {
 }
 
 fn is_leap(y: u64) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+    y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400))
 }
 
 fn days_in_month(y: u64, m: u32) -> u32 {

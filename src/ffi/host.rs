@@ -12,6 +12,7 @@ use crate::logging::Level;
 
 type GetProperty = unsafe extern "C" fn(*const c_char, *mut flb_input_instance) -> *const c_char;
 type LogCheck = unsafe extern "C" fn(*mut flb_input_instance, c_int) -> c_int;
+type LogSink = dyn Fn(Level, &str) + Send + Sync;
 type LogPrint = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, ...);
 
 /// The host's callbacks for one instance, valid for the duration of Init.
@@ -26,7 +27,11 @@ pub struct Host {
 
 impl Host {
     /// Reads the leading, stable fields of the Init argument.
-    pub fn from_init_arg(head: *const flb_input_plugin_head) -> Option<Host> {
+    ///
+    /// # Safety
+    /// `head` is null or points at the host's Init argument, alive for the
+    /// duration of the Init call.
+    pub unsafe fn from_init_arg(head: *const flb_input_plugin_head) -> Option<Host> {
         if head.is_null() {
             return None;
         }
@@ -87,7 +92,7 @@ impl Host {
 
     /// A sink that writes through the host's `log_print`, usable from any
     /// thread for the rest of the process lifetime.
-    pub fn log_sink(&self) -> Option<Box<dyn Fn(Level, &str) + Send + Sync>> {
+    pub fn log_sink(&self) -> Option<Box<LogSink>> {
         let print = self.log_print?;
         Some(Box::new(move |level: Level, msg: &str| {
             let text = CString::new(msg.replace('\0', " ")).unwrap_or_default();

@@ -7,6 +7,11 @@
 //! shutdown. Register and PreRegister only register: dry runs and reloads
 //! call them too.
 
+// The exports are entry points for C, never called from Rust: their pointer
+// contracts are the host's, checked for null and documented at each use, so
+// marking them `unsafe fn` would tell no Rust caller anything.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
 #[allow(
     non_camel_case_types,
     non_upper_case_globals,
@@ -78,7 +83,10 @@ pub extern "C" fn FLBPluginRegister(def: *mut flb_proxy_def) -> c_int {
 #[no_mangle]
 pub extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
     guard("FLBPluginInit", 1, || {
-        if let Some(h) = host::Host::from_init_arg(plugin as *const flb_input_plugin_head) {
+        // SAFETY: `plugin` is the Init argument the host passes: null or a
+        // live head struct for the duration of this call.
+        let host = unsafe { host::Host::from_init_arg(plugin as *const flb_input_plugin_head) };
+        if let Some(h) = host {
             plugin::on_init(h);
         }
         // Go's FLB_OK: the host treats <= 0 as failure.

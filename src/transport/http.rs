@@ -17,7 +17,7 @@ const CONTENT_TYPE: &str = "application/x-protobuf";
 pub const INSTANCE_UID_HEADER: &str = "OpAMP-Instance-UID";
 
 /// Everything needed to talk to an OpAMP server over plain HTTP.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HttpConfig {
     pub endpoint: Endpoint,
     /// Sent on every POST (e.g. `Authorization`).
@@ -35,6 +35,24 @@ pub struct HttpConfig {
     pub max_send_size: usize,
     /// gzip request bodies (`Content-Encoding: gzip`).
     pub compress: bool,
+}
+
+/// Written out so the TLS configuration (which holds the client key) is
+/// only ever shown as present or absent.
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("endpoint", &self.endpoint)
+            .field("tls", &self.tls.as_ref().map(|_| "<rustls config>"))
+            .field("headers", &self.headers)
+            .field("proxy", &self.proxy)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_send_size", &self.max_send_size)
+            .field("compress", &self.compress)
+            .finish()
+    }
 }
 
 impl HttpConfig {
@@ -84,6 +102,9 @@ impl HttpTransport {
             // Authorization header to another host. Neither is wanted:
             // a 3xx is reported so the operator fixes the endpoint.
             .redirects(0)
+            // ureq would otherwise read the proxy variables itself, without
+            // NO_PROXY, overriding what `proxy::resolve` decided.
+            .try_proxy_from_env(false)
             .user_agent(super::USER_AGENT)
             .max_idle_connections_per_host(1);
         if endpoint.scheme().is_tls() {

@@ -42,13 +42,23 @@ impl Default for TlsOptions {
 
 /// The built configuration and what the driver should warn the operator
 /// about (this module does not log).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TlsSetup {
     pub config: Arc<ClientConfig>,
     /// True when certificate verification is off (`verify=false`).
     pub insecure: bool,
     /// Human-readable warnings, e.g. unreadable system certificates.
     pub warnings: Vec<String>,
+}
+
+/// The client key lives inside `config`; never print it.
+impl std::fmt::Debug for TlsSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSetup")
+            .field("insecure", &self.insecure)
+            .field("warnings", &self.warnings)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Build a client configuration from `options`.

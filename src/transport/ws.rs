@@ -32,7 +32,7 @@ use super::{tls, TlsOptions, TransportError};
 pub const CLOSE_WAIT: Duration = Duration::from_millis(500);
 
 /// Everything needed to open a WebSocket connection.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct WsConfig {
     pub endpoint: Endpoint,
     /// Sent on the upgrade request (e.g. `Authorization`).
@@ -51,6 +51,23 @@ pub struct WsConfig {
     pub max_message_size: usize,
     /// Largest outbound OpAMP message; larger ones are refused unsent.
     pub max_send_size: usize,
+}
+
+/// Written out so the TLS configuration (which holds the client key) is
+/// only ever shown as present or absent.
+impl std::fmt::Debug for WsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsConfig")
+            .field("endpoint", &self.endpoint)
+            .field("tls", &self.tls.as_ref().map(|_| "<rustls config>"))
+            .field("headers", &self.headers)
+            .field("proxy", &self.proxy)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("max_send_size", &self.max_send_size)
+            .finish()
+    }
 }
 
 impl WsConfig {
@@ -163,7 +180,10 @@ impl WsTransport {
                 "the connection is already closed".into(),
             ));
         }
-        let deadline = Instant::now() + wait;
+        // `Duration::MAX` means "as long as it takes"; it must not overflow.
+        let deadline = Instant::now()
+            .checked_add(wait)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             self.socket
@@ -369,4 +389,48 @@ fn session_error(e: tungstenite::Error) -> TransportError {
 
 fn io_error(e: io::Error) -> TransportError {
     TransportError::Io(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Proxy;
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let mut cfg = WsConfig::new(Endpoint::parse("wss://h/v1/opamp?token=s3cret").unwrap());
+        cfg.headers = Headers::from_pairs([("Authorization", "Bearer s3cret")]).unwrap();
+        cfg.proxy = ProxyMode::Explicit(Proxy::parse("http://u:s3cret@p:3128").unwrap());
+        let setup = tls::build(&TlsOptions {
+            verify: false,
+            ..TlsOptions::default()
+        })
+        .unwrap();
+        assert!(!format!("{setup:?}").contains("s3cret"));
+        cfg.tls = Some(setup.config);
+        let text = format!("{cfg:?}");
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("Authorization"), "{text}");
+    }
+
+    #[test]
+    fn upgrade_request_carries_headers_and_a_user_agent() {
+        let headers =
+            Headers::from_pairs([("Authorization", "Bearer x"), ("X-A", "1"), ("X-A", "2")])
+                .unwrap();
+        let endpoint = Endpoint::parse("ws://[::1]:4320/v1/opamp?x=1").unwrap();
+        let request = upgrade_request(&endpoint, &headers).unwrap();
+        let map = request.headers();
+        assert_eq!(map["authorization"], "Bearer x");
+        assert!(map["authorization"].is_sensitive());
+        assert_eq!(map.get_all("x-a").iter().count(), 2);
+        assert_eq!(map[USER_AGENT], crate::transport::USER_AGENT);
+        assert_eq!(map["host"], "[::1]:4320");
+        assert_eq!(request.uri().path_and_query().unwrap(), "/v1/opamp?x=1");
+
+        let custom = Headers::from_pairs([("User-Agent", "mine/1")]).unwrap();
+        let request = upgrade_request(&endpoint, &custom).unwrap();
+        assert_eq!(request.headers().get_all(USER_AGENT).iter().count(), 1);
+        assert_eq!(request.headers()[USER_AGENT], "mine/1");
+    }
 }

@@ -1,0 +1,234 @@
+//! Blocking loopback client for Fluent Bit's built-in HTTP server.
+//!
+//! Called from the agent thread only, never from a Fluent Bit callback, so a
+//! blocking GET with a short timeout is fine. Endpoints, as served by 3.2 to
+//! 5.1 (checked against the source and real builds):
+//! - `GET /` → `{"fluent-bit":{"version":"x.y.z",...}}`
+//! - `GET /api/v2/metrics/prometheus` (v1 as fallback) → Prometheus text
+//! - `GET /api/v1/health` → `ok` (200) / `error` (500) when `Health_Check` is
+//!   on; otherwise 404 (5.x) or the `GET /` document (3.x, 4.x)
+//! - `GET /api/v2/reload` → `{"hot_reload_count":N}`
+
+use std::io::Read;
+use std::time::Duration;
+
+use super::metrics::{self, Metrics};
+
+/// Each request's whole budget: connect, send and read.
+pub const TIMEOUT: Duration = Duration::from_millis(500);
+/// Far beyond any real metrics payload; stops a confused peer from
+/// making us buffer without bound.
+const MAX_BODY: u64 = 4 << 20;
+
+/// Fluent Bit's own health-check verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FbHealth {
+    Ok,
+    Error,
+    /// `Health_Check` is off (or the server could not be asked).
+    Off,
+}
+
+impl FbHealth {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FbHealth::Ok => "ok",
+            FbHealth::Error => "error",
+            FbHealth::Off => "off",
+        }
+    }
+}
+
+/// Why the server could not be read, worded for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    Unreachable { base: String, detail: String },
+    Unexpected { url: String, detail: String },
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Unreachable { base, detail } => write!(
+                f,
+                "Fluent Bit HTTP server unreachable at {base} ({detail}): enable it with \
+                 `HTTP_Server On` in [SERVICE] or `http_server: on` under service:, \
+                 and point the opamp input's http_server property at its address"
+            ),
+            HttpError::Unexpected { url, detail } => write!(f, "{url}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+pub struct FluentBitHttp {
+    base: String,
+    agent: ureq::Agent,
+    /// Learned on first use: 3.x lacks nothing we need in v2, but older
+    /// or trimmed builds may only serve v1.
+    metrics_path: &'static str,
+}
+
+const V2_METRICS: &str = "/api/v2/metrics/prometheus";
+const V1_METRICS: &str = "/api/v1/metrics/prometheus";
+
+impl FluentBitHttp {
+    /// `base` is the `http_server` property, e.g. `http://127.0.0.1:2020`.
+    pub fn new(base: &str) -> Self {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(TIMEOUT)
+            // The server is Fluent Bit's own loopback listener: an
+            // environment proxy would be wrong, and could leak metrics.
+            .try_proxy_from_env(false)
+            .redirects(0)
+            .build();
+        FluentBitHttp {
+            base: base.trim_end_matches('/').to_string(),
+            agent,
+            metrics_path: V2_METRICS,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Status and body; HTTP error statuses are answers, not failures.
+    fn get(&self, path: &str) -> Result<(u16, String), HttpError> {
+        let url = format!("{}{}", self.base, path);
+        let resp = match self.agent.get(&url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(ureq::Error::Transport(t)) => {
+                let detail = match t.kind() {
+                    ureq::ErrorKind::ConnectionFailed => "connection refused".to_string(),
+                    ureq::ErrorKind::Io => "no answer within 500 ms".to_string(),
+                    ureq::ErrorKind::Dns => "host name did not resolve".to_string(),
+                    _ => t.to_string(),
+                };
+                return Err(HttpError::Unreachable {
+                    base: self.base.clone(),
+                    detail,
+                });
+            }
+        };
+        let status = resp.status();
+        let mut body = String::new();
+        resp.into_reader()
+            .take(MAX_BODY)
+            .read_to_string(&mut body)
+            .map_err(|e| HttpError::Unexpected {
+                url,
+                detail: format!("reading the answer failed: {e}"),
+            })?;
+        Ok((status, body))
+    }
+
+    /// Fluent Bit's version from `GET /`.
+    pub fn version(&self) -> Result<Option<String>, HttpError> {
+        let (status, body) = self.get("/")?;
+        Ok((status == 200).then(|| version_from_root(&body)).flatten())
+    }
+
+    pub fn metrics(&mut self) -> Result<Metrics, HttpError> {
+        let (status, body) = self.get(self.metrics_path)?;
+        if status == 404 && self.metrics_path == V2_METRICS {
+            self.metrics_path = V1_METRICS;
+            return self.metrics();
+        }
+        if status != 200 {
+            return Err(HttpError::Unexpected {
+                url: format!("{}{}", self.base, self.metrics_path),
+                detail: format!("HTTP {status}"),
+            });
+        }
+        Ok(metrics::parse(&body))
+    }
+
+    pub fn health(&self) -> Result<FbHealth, HttpError> {
+        let (status, body) = self.get("/api/v1/health")?;
+        Ok(health_from_answer(status, &body))
+    }
+
+    /// `hot_reload_count` from `GET /api/v2/reload`, for when the metrics
+    /// payload did not carry `fluentbit_hot_reloaded_times`.
+    pub fn reload_count(&self) -> Result<Option<u64>, HttpError> {
+        let (status, body) = self.get("/api/v2/reload")?;
+        Ok((status == 200).then(|| json_number(&body, "hot_reload_count")).flatten())
+    }
+}
+
+/// Reads the health endpoint's answer. Older builds answer unknown paths
+/// with the `GET /` document, so anything but a bare ok/error means off.
+pub fn health_from_answer(status: u16, body: &str) -> FbHealth {
+    match (status, body.trim()) {
+        (200, "ok") => FbHealth::Ok,
+        (500, "error") => FbHealth::Error,
+        _ => FbHealth::Off,
+    }
+}
+
+/// `"version":"x"` inside the `"fluent-bit"` object. Fluent Bit writes this
+/// document itself, compactly and without escapes in the version, so a
+/// targeted scan is enough and keeps serde out of the plugin.
+pub fn version_from_root(body: &str) -> Option<String> {
+    let after = &body[body.find("\"fluent-bit\"")?..];
+    json_string(after, "version")
+}
+
+/// The first string value of `"key"` in `text`.
+pub fn json_string(text: &str, key: &str) -> Option<String> {
+    let rest = after_key(text, key)?.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let v = &rest[..end];
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// The first unsigned integer value of `"key"` in `text`.
+pub fn json_number(text: &str, key: &str) -> Option<u64> {
+    let rest = after_key(text, key)?;
+    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn after_key<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let quoted = format!("\"{key}\"");
+    let at = text.find(&quoted)? + quoted.len();
+    Some(text[at..].trim_start().strip_prefix(':')?.trim_start())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_and_reload_count() {
+        let root = r#"{"fluent-bit":{"version":"5.1.1","edition":"Community","flags":["A"]}}"#;
+        assert_eq!(version_from_root(root).as_deref(), Some("5.1.1"));
+        assert_eq!(version_from_root(r#"{"other":{"version":"1"}}"#), None);
+        assert_eq!(json_number(r#"{"hot_reload_count":3}"#, "hot_reload_count"), Some(3));
+        assert_eq!(json_number(r#"{"hot_reload_count": 12 }"#, "hot_reload_count"), Some(12));
+        assert_eq!(json_number(r#"{"x":1}"#, "hot_reload_count"), None);
+    }
+
+    #[test]
+    fn health_answers() {
+        assert_eq!(health_from_answer(200, "ok\n"), FbHealth::Ok);
+        assert_eq!(health_from_answer(500, "error\n"), FbHealth::Error);
+        assert_eq!(health_from_answer(404, ""), FbHealth::Off);
+        assert_eq!(health_from_answer(200, r#"{"fluent-bit":{}}"#), FbHealth::Off);
+    }
+
+    #[test]
+    fn closed_port_is_a_clear_unreachable_error() {
+        // Bind then drop to get a loopback port that nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut c = FluentBitHttp::new(&format!("http://127.0.0.1:{port}"));
+        let e = c.metrics().unwrap_err();
+        let text = e.to_string();
+        assert!(matches!(e, HttpError::Unreachable { .. }), "{e:?}");
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert!(text.contains("HTTP_Server On") && text.contains("http_server: on"), "{text}");
+    }
+}
