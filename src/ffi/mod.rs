@@ -22,6 +22,7 @@
 pub mod bindings;
 pub mod host;
 pub mod sys;
+mod trace;
 
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -49,15 +50,19 @@ fn guard<T>(what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
 /// # Safety
 /// Called by Fluent Bit with its reload flag; reads nothing else.
 #[no_mangle]
-pub extern "C" fn FLBPluginPreRegister(_hot_reloading: c_int) -> c_int {
+pub extern "C" fn FLBPluginPreRegister(hot_reloading: c_int) -> c_int {
     // Registration must have no side effects: `--dry-run` and every reload
     // call this too.
-    0
+    guard("FLBPluginPreRegister", 0, || {
+        trace::call("PreRegister", Some(hot_reloading as i64));
+        0
+    })
 }
 
 /// Fills in the registration definition.
 #[no_mangle]
 pub extern "C" fn FLBPluginRegister(def: *mut flb_proxy_def) -> c_int {
+    trace::call("Register", None);
     guard("FLBPluginRegister", -1, || {
         if def.is_null() {
             return -1;
@@ -82,6 +87,7 @@ pub extern "C" fn FLBPluginRegister(def: *mut flb_proxy_def) -> c_int {
 /// Fluent Bit 5.x and corrupts 3.2.x, so bad settings leave us inert instead.
 #[no_mangle]
 pub extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
+    trace::call("Init", None);
     guard("FLBPluginInit", 1, || {
         // SAFETY: `plugin` is the Init argument the host passes: null or a
         // live head struct for the duration of this call.
@@ -96,6 +102,7 @@ pub extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
 
 #[no_mangle]
 pub extern "C" fn FLBPluginInputPreRun(enable_hot_reload: c_int) -> c_int {
+    trace::call("PreRun", Some(enable_hot_reload as i64));
     guard("FLBPluginInputPreRun", 0, || {
         plugin::on_pre_run(enable_hot_reload != 0);
         0
@@ -128,22 +135,29 @@ pub extern "C" fn FLBPluginInputCleanupCallback(_data: *mut c_void) -> c_int {
 
 #[no_mangle]
 pub extern "C" fn FLBPluginInputPause() {
+    trace::call("Pause", None);
     guard("FLBPluginInputPause", (), plugin::on_pause)
 }
 
 #[no_mangle]
 pub extern "C" fn FLBPluginInputResume() {
+    trace::call("Resume", None);
     guard("FLBPluginInputResume", (), plugin::on_resume)
 }
 
 #[no_mangle]
-pub extern "C" fn FLBPluginInputPreExit(_shutdown_by_hot_reloading: c_int) {
-    // Deliberately unused: the flag stays 1 after a halted reload, so it
-    // would misreport the final shutdown. Registrations tell us instead.
+pub extern "C" fn FLBPluginInputPreExit(shutdown_by_hot_reloading: c_int) {
+    // The flag is deliberately not acted on: it stays 1 after a halted
+    // reload, so it would misreport the final shutdown. Registrations tell
+    // reload from shutdown instead.
+    guard("FLBPluginInputPreExit", (), || {
+        trace::call("PreExit", Some(shutdown_by_hot_reloading as i64))
+    })
 }
 
 #[no_mangle]
 pub extern "C" fn FLBPluginExit() -> c_int {
+    trace::call("Exit", None);
     guard("FLBPluginExit", 0, || {
         plugin::on_exit();
         0
@@ -152,6 +166,7 @@ pub extern "C" fn FLBPluginExit() -> c_int {
 
 #[no_mangle]
 pub extern "C" fn FLBPluginUnregister(def: *mut flb_proxy_def) {
+    trace::call("Unregister", None);
     guard("FLBPluginUnregister", (), || {
         plugin::on_unregister(def as usize)
     })

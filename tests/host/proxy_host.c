@@ -13,8 +13,9 @@
  *   dry-run   main: PreRegister(0), Register, Unregister
  *   shutdown  input thread: Pause, Pause, PreExit(flag), Exit; main: Unregister
  *
- * The PreExit flag is the host's shutdown_by_hot_reloading, which stays 1
- * after a halted reload, as on real Fluent Bit. SIGHUP triggers a reload
+ * The PreExit flag is the host's shutdown_by_hot_reloading: 1 during a
+ * reload, cleared by a successful one, left at 1 by a halted one, as on
+ * real Fluent Bit (tests/call_order.rs compares the two). SIGHUP triggers a reload
  * and is dropped while another reload runs. The --abi option picks the
  * struct sizes of 3.2 (32-byte definition, not zeroed; 7-entry API table)
  * or 5.x (zeroed 48-byte definition; 9-entry table).
@@ -423,6 +424,9 @@ static void reload(struct registration **reg, struct running **run)
     proxy_destroy(*reg, "Unregister");
     *reg = next;
     *run = start_instance(next, 0);
+    /* A successful reload clears the flag (measured: the next SIGTERM
+     * reports PreExit(0)); only a halted reload leaves it set. */
+    g_shutdown_by_hot_reloading = 0;
     printf("host: reload done\n");
 }
 

@@ -1,0 +1,223 @@
+//! Checks the C test host against real Fluent Bit: the plugin records every
+//! callback it receives (`FLB_OPAMP_TRACE_CALLS`), and for each scenario the
+//! sequence under real Fluent Bit must equal the sequence under
+//! tests/host/proxy_host.c. Needs `FLUENT_BIT_BIN`; prints SKIPPED without it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn binaries(test: &str) -> Vec<PathBuf> {
+    let Ok(v) = std::env::var("FLUENT_BIT_BIN") else {
+        eprintln!("SKIPPED {test}: FLUENT_BIT_BIN is not set; the C host was not compared with real Fluent Bit");
+        return Vec::new();
+    };
+    v.split([':', ','])
+        .filter(|s| !s.trim().is_empty())
+        .map(PathBuf::from)
+        .collect()
+}
+
+fn plugin() -> PathBuf {
+    std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("libfluent_bit_opamp.so")
+}
+
+fn host() -> PathBuf {
+    PathBuf::from(env!("OUT_DIR")).join("proxy_host")
+}
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("opamp-order-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn trace(&self) -> PathBuf {
+        self.0.join("trace.txt")
+    }
+    fn read_trace(&self) -> Vec<String> {
+        std::fs::read_to_string(self.trace())
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A classic config: dummy, opamp, then `after` (more sections), stdout.
+fn write_config(dir: &Path, after: &str) -> PathBuf {
+    std::fs::write(
+        dir.join("plugins.conf"),
+        format!("[PLUGINS]\n    Path {}\n", plugin().display()),
+    )
+    .unwrap();
+    let conf = dir.join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    Flush 1\n    Hot_Reload On\n    Plugins_File {}\n\n\
+             [INPUT]\n    Name dummy\n    Rate 1\n\n\
+             [INPUT]\n    Name opamp\n    Endpoint ws://127.0.0.1:9/v1/opamp\n    State_Dir {}\n\n\
+             {after}\n[OUTPUT]\n    Name null\n    Match *\n",
+            dir.join("plugins.conf").display(),
+            dir.join("state").display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
+fn wait_trace(dir: &Dir, what: &str, count: usize) {
+    let end = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < end {
+        if dir
+            .read_trace()
+            .iter()
+            .filter(|l| l.starts_with(what))
+            .count()
+            >= count
+        {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no {count}x {what} in trace: {:?}", dir.read_trace());
+}
+
+fn kill(pid: u32, sig: &str) {
+    Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Runs real Fluent Bit through `scenario` and returns the trace.
+fn real(bin: &Path, scenario: &str) -> Vec<String> {
+    let dir = Dir::new(&format!("real-{scenario}"));
+    let conf = write_config(&dir.0, "");
+    let mut cmd = Command::new(bin);
+    cmd.env("FLB_OPAMP_TRACE_CALLS", dir.trace())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if scenario == "dry-run" {
+        cmd.args(["--dry-run", "-c"]).arg(&conf);
+        cmd.status().unwrap();
+        return dir.read_trace();
+    }
+    let mut child = cmd.arg("-c").arg(&conf).spawn().unwrap();
+    wait_trace(&dir, "PreRun", 1);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut _busy = None;
+    match scenario {
+        "reload" => {
+            kill(child.id(), "-HUP");
+            wait_trace(&dir, "PreRun", 2);
+        }
+        "halted" => {
+            write_config(&dir.0, "[INPUT]\n    Name no_such_plugin\n");
+            kill(child.id(), "-HUP");
+            wait_trace(&dir, "Unregister", 1);
+        }
+        "aborted" => {
+            // A tcp input after ours that cannot bind: passes validation,
+            // fails in init during the reload.
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = l.local_addr().unwrap().port();
+            _busy = Some(l);
+            write_config(
+                &dir.0,
+                &format!("[INPUT]\n    Name tcp\n    Listen 127.0.0.1\n    Port {port}\n"),
+            );
+            kill(child.id(), "-HUP");
+            let end = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().unwrap().is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        _ => unreachable!(),
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    if child.try_wait().unwrap().is_none() {
+        kill(child.id(), "-TERM");
+    }
+    let _ = child.wait();
+    dir.read_trace()
+}
+
+fn c_host(scenario: &str) -> Vec<String> {
+    let dir = Dir::new(&format!("host-{scenario}"));
+    let conf = write_config(&dir.0, "");
+    let mut cmd = Command::new(host());
+    cmd.env("FLB_OPAMP_TRACE_CALLS", dir.trace())
+        .arg("--plugin")
+        .arg(plugin())
+        .arg("-c")
+        .arg(&conf)
+        .args([
+            "--log",
+            "/dev/null",
+            "--interval-ms",
+            "50",
+            "--steady-ms",
+            "300",
+        ])
+        .stdout(Stdio::null());
+    match scenario {
+        "reload" => cmd.args(["--scenario", "reload", "--reloads", "1"]),
+        other => cmd.args(["--scenario", other]),
+    };
+    cmd.status().unwrap();
+    dir.read_trace()
+}
+
+fn compare(scenario: &str) {
+    for bin in binaries(&format!("call order: {scenario}")) {
+        let real = real(&bin, scenario);
+        let host = c_host(scenario);
+        println!(
+            "{} {scenario}:\n  real: {real:?}\n  host: {host:?}",
+            bin.display()
+        );
+        assert!(!real.is_empty(), "no trace from real Fluent Bit");
+        assert_eq!(
+            real,
+            host,
+            "{scenario}: C host differs from {}",
+            bin.display()
+        );
+    }
+}
+
+#[test]
+fn startup_reload_shutdown_order_matches_real_fluent_bit() {
+    compare("reload");
+}
+
+#[test]
+fn halted_reload_order_matches_real_fluent_bit() {
+    compare("halted");
+}
+
+#[test]
+fn aborted_reload_order_matches_real_fluent_bit() {
+    compare("aborted");
+}
+
+#[test]
+fn dry_run_order_matches_real_fluent_bit() {
+    compare("dry-run");
+}
