@@ -14,6 +14,7 @@ pub mod logging;
 pub mod plugin;
 pub mod proto;
 pub mod state_dir;
+pub mod status;
 pub mod transport;
 
 /// The plugin's own version, reported to the server beside Fluent Bit's.

@@ -387,7 +387,7 @@ fn proxy_environment_is_applied_by_our_rules_only() {
         return;
     }
     let proxy = TestProxy::start(None);
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "proxy_environment_is_applied_by_our_rules_only",
@@ -399,9 +399,9 @@ fn proxy_environment_is_applied_by_our_rules_only() {
         .env("ALL_PROXY", format!("http://{}", proxy.addr()))
         .env_remove("NO_PROXY")
         .env_remove("no_proxy")
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert_child_passed(&child);
     let requests = proxy.requests();
     assert_eq!(
         requests.len(),
@@ -411,7 +411,7 @@ fn proxy_environment_is_applied_by_our_rules_only() {
 
     // NO_PROXY exempts the loopback server.
     let proxy = TestProxy::start(None);
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "proxy_environment_is_applied_by_our_rules_only",
@@ -420,8 +420,18 @@ fn proxy_environment_is_applied_by_our_rules_only() {
         .env(CHILD, "1")
         .env("HTTP_PROXY", format!("http://{}", proxy.addr()))
         .env("NO_PROXY", "localhost,127.0.0.1")
-        .status()
+        .output()
         .unwrap();
-    assert!(status.success());
+    assert_child_passed(&child);
     assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+}
+
+/// The child's own test summary stays out of this run's output unless it failed.
+fn assert_child_passed(child: &std::process::Output) {
+    assert!(
+        child.status.success(),
+        "child test failed:\n{}\n{}",
+        String::from_utf8_lossy(&child.stdout),
+        String::from_utf8_lossy(&child.stderr)
+    );
 }

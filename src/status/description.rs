@@ -187,7 +187,10 @@ mod tests {
 
     #[test]
     fn pretty_name_forms() {
-        assert_eq!(pretty_name("NAME=x\nPRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\n").as_deref(), Some("Ubuntu 22.04.4 LTS"));
+        assert_eq!(
+            pretty_name("NAME=x\nPRETTY_NAME=\"Ubuntu 22.04.4 LTS\"\n").as_deref(),
+            Some("Ubuntu 22.04.4 LTS")
+        );
         assert_eq!(pretty_name("PRETTY_NAME=Alpine").as_deref(), Some("Alpine"));
         assert_eq!(pretty_name("NAME=x"), None);
     }

@@ -155,7 +155,9 @@ impl FluentBitHttp {
     /// payload did not carry `fluentbit_hot_reloaded_times`.
     pub fn reload_count(&self) -> Result<Option<u64>, HttpError> {
         let (status, body) = self.get("/api/v2/reload")?;
-        Ok((status == 200).then(|| json_number(&body, "hot_reload_count")).flatten())
+        Ok((status == 200)
+            .then(|| json_number(&body, "hot_reload_count"))
+            .flatten())
     }
 }
 
@@ -188,7 +190,9 @@ pub fn json_string(text: &str, key: &str) -> Option<String> {
 /// The first unsigned integer value of `"key"` in `text`.
 pub fn json_number(text: &str, key: &str) -> Option<u64> {
     let rest = after_key(text, key)?;
-    let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
 
@@ -207,8 +211,14 @@ mod tests {
         let root = r#"{"fluent-bit":{"version":"5.1.1","edition":"Community","flags":["A"]}}"#;
         assert_eq!(version_from_root(root).as_deref(), Some("5.1.1"));
         assert_eq!(version_from_root(r#"{"other":{"version":"1"}}"#), None);
-        assert_eq!(json_number(r#"{"hot_reload_count":3}"#, "hot_reload_count"), Some(3));
-        assert_eq!(json_number(r#"{"hot_reload_count": 12 }"#, "hot_reload_count"), Some(12));
+        assert_eq!(
+            json_number(r#"{"hot_reload_count":3}"#, "hot_reload_count"),
+            Some(3)
+        );
+        assert_eq!(
+            json_number(r#"{"hot_reload_count": 12 }"#, "hot_reload_count"),
+            Some(12)
+        );
         assert_eq!(json_number(r#"{"x":1}"#, "hot_reload_count"), None);
     }
 
@@ -217,18 +227,28 @@ mod tests {
         assert_eq!(health_from_answer(200, "ok\n"), FbHealth::Ok);
         assert_eq!(health_from_answer(500, "error\n"), FbHealth::Error);
         assert_eq!(health_from_answer(404, ""), FbHealth::Off);
-        assert_eq!(health_from_answer(200, r#"{"fluent-bit":{}}"#), FbHealth::Off);
+        assert_eq!(
+            health_from_answer(200, r#"{"fluent-bit":{}}"#),
+            FbHealth::Off
+        );
     }
 
     #[test]
     fn closed_port_is_a_clear_unreachable_error() {
         // Bind then drop to get a loopback port that nothing listens on.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut c = FluentBitHttp::new(&format!("http://127.0.0.1:{port}"));
         let e = c.metrics().unwrap_err();
         let text = e.to_string();
         assert!(matches!(e, HttpError::Unreachable { .. }), "{e:?}");
         assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
-        assert!(text.contains("HTTP_Server On") && text.contains("http_server: on"), "{text}");
+        assert!(
+            text.contains("HTTP_Server On") && text.contains("http_server: on"),
+            "{text}"
+        );
     }
 }

@@ -207,7 +207,11 @@ impl HealthTracker {
     fn cpu(&mut self, s: &Sample) -> Option<f64> {
         let now = s.process?;
         let used = self.last_process.and_then(|(at, before)| {
-            cpu_cores_used(&before, &now, s.at.saturating_duration_since(at).as_secs_f64())
+            cpu_cores_used(
+                &before,
+                &now,
+                s.at.saturating_duration_since(at).as_secs_f64(),
+            )
         });
         self.last_process = Some((s.at, now));
         used
@@ -221,7 +225,9 @@ impl HealthTracker {
         let restarted = matches!((self.last_uptime, m.uptime_secs), (Some(a), Some(b)) if b < a);
         let went_back = self.history.back().is_some_and(|prev| {
             m.components.iter().any(|(k, (_, c))| {
-                prev.components.get(k).is_some_and(|(_, p)| c.went_back_from(p))
+                prev.components
+                    .get(k)
+                    .is_some_and(|(_, p)| c.went_back_from(p))
             })
         });
         if std::mem::take(&mut self.reset_pending) || reloaded || restarted || went_back {
@@ -301,15 +307,23 @@ impl HealthTracker {
         let mut map = BTreeMap::new();
         match (&s.pipeline, components) {
             (Pipeline::Metrics(_), Some(components)) => {
-                let unhealthy: Vec<&String> =
-                    components.iter().filter(|(_, j)| !j.health.healthy).map(|(k, _)| k).collect();
+                let unhealthy: Vec<&String> = components
+                    .iter()
+                    .filter(|(_, j)| !j.health.healthy)
+                    .map(|(k, _)| k)
+                    .collect();
                 head = if components.is_empty() {
                     "no pipeline components reported yet".to_string()
                 } else if unhealthy.is_empty() {
                     format!("{} pipeline components healthy", components.len())
                 } else {
                     let names: Vec<&str> = unhealthy.iter().map(|k| k.as_str()).collect();
-                    format!("{} of {} pipeline components unhealthy: {}", names.len(), components.len(), names.join(", "))
+                    format!(
+                        "{} of {} pipeline components unhealthy: {}",
+                        names.len(),
+                        components.len(),
+                        names.join(", ")
+                    )
                 };
                 for (k, j) in components {
                     if !j.health.healthy {
@@ -336,7 +350,10 @@ impl HealthTracker {
             status.push_str("; ");
             status.push_str(&load_text);
         }
-        let mut attributes = vec![string_kv("fluentbit.health_check", s.fluent_bit_health.as_str())];
+        let mut attributes = vec![string_kv(
+            "fluentbit.health_check",
+            s.fluent_bit_health.as_str(),
+        )];
         if let Some(c) = load.cpu_cores {
             let cpus = f64::from(self.policy.cpus.max(1));
             attributes.push(double_kv("process.cpu.utilization", round3(c / cpus)));
@@ -383,7 +400,12 @@ impl HealthTracker {
                 .collect(),
         };
         let errors: Vec<String> = std::iter::once(report.last_error.clone())
-            .chain(report.component_health_map.values().map(|c| c.last_error.clone()))
+            .chain(
+                report
+                    .component_health_map
+                    .values()
+                    .map(|c| c.last_error.clone()),
+            )
             .chain(
                 // The unreachable reason lives in the status text.
                 (!verdicts.pipeline_known).then(|| report.status.clone()),
@@ -391,9 +413,16 @@ impl HealthTracker {
             .collect();
         let send = match &self.sent {
             None => true,
-            // Right after a reset nothing has been judged yet: wait for the
-            // first real window instead of flapping what the server shows.
-            Some(_) if verdicts.pipeline_known && self.history.len() < 2 => false,
+            // Right after a reset nothing has been judged yet: keep what the
+            // server shows until the first real window rather than flap it.
+            // (After an outage there is nothing to flap: show the pipeline.)
+            Some(prev)
+                if verdicts.pipeline_known
+                    && prev.verdicts.pipeline_known
+                    && self.history.len() < 2 =>
+            {
+                false
+            }
             Some(prev) if prev.verdicts != verdicts => true,
             Some(prev) => {
                 at.saturating_duration_since(prev.at) >= self.policy.min_interval
@@ -459,7 +488,8 @@ fn judge(
         ..Default::default()
     };
     let Some((d, span)) = delta else {
-        health.status = "collecting: no full sample window since the pipeline (re)started".to_string();
+        health.status =
+            "collecting: no full sample window since the pipeline (re)started".to_string();
         health.attributes = attributes;
         return Judged {
             health,
@@ -493,7 +523,11 @@ fn judge(
                     what.push(plural(d.retries_failed, "failed retry", "failed retries"));
                 }
                 if d.dropped_records > 0 {
-                    what.push(plural(d.dropped_records, "record dropped", "records dropped"));
+                    what.push(plural(
+                        d.dropped_records,
+                        "record dropped",
+                        "records dropped",
+                    ));
                 }
                 let tail = if d.dropped_records > 0 || d.retries_failed > 0 {
                     "records are being dropped after their retries ran out"
@@ -501,7 +535,9 @@ fn judge(
                     "records are being retried"
                 };
                 problem = Some(format!("{label}: {} {window}; {tail}", what.join(" and ")));
-            } else if d.retries > 0 && d.records == 0 {
+            } else if d.retries > 0 && d.records == 0 && span >= policy.window {
+                // Only over a full window: a quiet input can leave a short
+                // span with one transient retry and nothing to deliver.
                 problem = Some(format!(
                     "{label}: {} and nothing delivered {window}; records are waiting for retry",
                     plural(d.retries, "retry", "retries")
@@ -510,13 +546,19 @@ fn judge(
             health.status = if d.records == 0 && d.retries == 0 {
                 "idle".to_string()
             } else if d.retries > 0 {
-                format!("{per_sec:.1} records/s delivered, {} {window}", plural(d.retries, "retry", "retries"))
+                format!(
+                    "{per_sec:.1} records/s delivered, {} {window}",
+                    plural(d.retries, "retry", "retries")
+                )
             } else {
                 format!("{per_sec:.1} records/s delivered")
             };
         }
         Kind::Input => {
-            attributes.push(int_kv("ring_buffer_failures", d.ring_buffer_failures as i64));
+            attributes.push(int_kv(
+                "ring_buffer_failures",
+                d.ring_buffer_failures as i64,
+            ));
             if d.ring_buffer_failures > 0 {
                 problem = Some(format!(
                     "{label}: {} {window}: its ring buffer stayed full",

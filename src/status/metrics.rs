@@ -126,7 +126,10 @@ pub struct PromSample<'a> {
 
 impl PromSample<'_> {
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
+        self.labels
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -229,7 +232,9 @@ pub fn parse(text: &str) -> Metrics {
     let mut m = Metrics::default();
     for s in text.lines().filter_map(parse_line) {
         if let Some((kind, set)) = field(s.name) {
-            let Some(name) = s.label("name") else { continue };
+            let Some(name) = s.label("name") else {
+                continue;
+            };
             let entry = m
                 .components
                 .entry(component_key(kind, name))
@@ -256,9 +261,16 @@ mod tests {
 
     #[test]
     fn v1_line_with_timestamp_and_v2_line_with_hostname() {
-        let a = parse_line(r#"fluentbit_output_retries_total{name="http.0"} 17 1795627384623"#).unwrap();
-        assert_eq!((a.name, a.label("name"), a.value), ("fluentbit_output_retries_total", Some("http.0"), 17.0));
-        let b = parse_line(r#"fluentbit_build_info{hostname="vm",version="5.1.1",os="linux"} 1795627366"#).unwrap();
+        let a = parse_line(r#"fluentbit_output_retries_total{name="http.0"} 17 1795627384623"#)
+            .unwrap();
+        assert_eq!(
+            (a.name, a.label("name"), a.value),
+            ("fluentbit_output_retries_total", Some("http.0"), 17.0)
+        );
+        let b = parse_line(
+            r#"fluentbit_build_info{hostname="vm",version="5.1.1",os="linux"} 1795627366"#,
+        )
+        .unwrap();
         assert_eq!(b.label("version"), Some("5.1.1"));
         assert_eq!(b.label("os"), Some("linux"));
     }
@@ -295,10 +307,24 @@ mod tests {
 
     #[test]
     fn going_back_is_detected() {
-        let a = Counters { retries: 5, ..Default::default() };
-        let b = Counters { retries: 1, records: 9, ..Default::default() };
+        let a = Counters {
+            retries: 5,
+            ..Default::default()
+        };
+        let b = Counters {
+            retries: 1,
+            records: 9,
+            ..Default::default()
+        };
         assert!(b.went_back_from(&a));
         assert!(!a.went_back_from(&Counters::default()));
-        assert_eq!(a.since(&Counters { retries: 2, ..Default::default() }).retries, 3);
+        assert_eq!(
+            a.since(&Counters {
+                retries: 2,
+                ..Default::default()
+            })
+            .retries,
+            3
+        );
     }
 }

@@ -36,7 +36,11 @@ pub fn parse_stat(text: &str) -> Option<(u64, u64)> {
 /// `VmRSS` from `/proc/<pid>/status`, in bytes.
 pub fn parse_vm_rss(text: &str) -> Option<u64> {
     let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line["VmRSS:".len()..].split_whitespace().next()?.parse().ok()?;
+    let kb: u64 = line["VmRSS:".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 
@@ -58,9 +62,7 @@ pub fn read_from(dir: &Path, proc_stat: &Path) -> Option<ProcessStats> {
     let start_unix_nano = std::fs::read_to_string(proc_stat)
         .ok()
         .and_then(|t| parse_btime(&t))
-        .map(|btime| {
-            btime * 1_000_000_000 + start_ticks * (1_000_000_000 / CLOCK_TICKS_PER_SEC)
-        });
+        .map(|btime| btime * 1_000_000_000 + start_ticks * (1_000_000_000 / CLOCK_TICKS_PER_SEC));
     Some(ProcessStats {
         cpu_ticks,
         rss_bytes,
@@ -73,7 +75,11 @@ pub fn read_self() -> Option<ProcessStats> {
 }
 
 /// Share of one core used between two readings, 1.0 = one core flat out.
-pub fn cpu_cores_used(earlier: &ProcessStats, later: &ProcessStats, elapsed_secs: f64) -> Option<f64> {
+pub fn cpu_cores_used(
+    earlier: &ProcessStats,
+    later: &ProcessStats,
+    elapsed_secs: f64,
+) -> Option<f64> {
     if elapsed_secs <= 0.0 || later.cpu_ticks < earlier.cpu_ticks {
         return None;
     }
@@ -94,8 +100,14 @@ mod tests {
 
     #[test]
     fn rss_and_btime() {
-        assert_eq!(parse_vm_rss("Name:\tfb\nVmRSS:\t   2048 kB\n"), Some(2048 * 1024));
-        assert_eq!(parse_btime("cpu 1 2\nbtime 1700000000\n"), Some(1_700_000_000));
+        assert_eq!(
+            parse_vm_rss("Name:\tfb\nVmRSS:\t   2048 kB\n"),
+            Some(2048 * 1024)
+        );
+        assert_eq!(
+            parse_btime("cpu 1 2\nbtime 1700000000\n"),
+            Some(1_700_000_000)
+        );
     }
 
     #[test]
@@ -107,13 +119,22 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos() as u64;
-        assert!(start <= now + 1_000_000_000, "start {start} after now {now}");
+        assert!(
+            start <= now + 1_000_000_000,
+            "start {start} after now {now}"
+        );
     }
 
     #[test]
     fn cpu_share() {
-        let a = ProcessStats { cpu_ticks: 100, ..Default::default() };
-        let b = ProcessStats { cpu_ticks: 150, ..Default::default() };
+        let a = ProcessStats {
+            cpu_ticks: 100,
+            ..Default::default()
+        };
+        let b = ProcessStats {
+            cpu_ticks: 150,
+            ..Default::default()
+        };
         assert_eq!(cpu_cores_used(&a, &b, 1.0), Some(0.5));
         assert_eq!(cpu_cores_used(&b, &a, 1.0), None);
     }

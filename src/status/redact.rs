@@ -41,7 +41,15 @@ const LOCATOR_WORDS: &[&str] = &["file", "path", "dir", "command"];
 
 /// Header names whose value is a credential.
 const SECRET_HEADER_PARTS: &[&str] = &[
-    "auth", "token", "key", "secret", "cookie", "pass", "session", "signature", "credential",
+    "auth",
+    "token",
+    "key",
+    "secret",
+    "cookie",
+    "pass",
+    "session",
+    "signature",
+    "credential",
 ];
 
 #[derive(Debug, Clone, Default)]
@@ -98,7 +106,9 @@ impl Redactor {
     /// `Name value` header text: the name stays, a credential value goes.
     fn header_value(&self, v: &str) -> String {
         let v = v.trim();
-        let end = v.find(|c: char| c == ':' || c.is_whitespace()).unwrap_or(v.len());
+        let end = v
+            .find(|c: char| c == ':' || c.is_whitespace())
+            .unwrap_or(v.len());
         let name = &v[..end];
         if end < v.len() && self.is_secret_header(name) {
             let sep = if v[end..].starts_with(':') { ": " } else { " " };
@@ -139,7 +149,8 @@ impl Redactor {
             let inner_body = inner.trim_start();
             let pad = &inner[..inner.len() - inner_body.len()];
             let redacted = if inner_body.contains(':') && !inner_body.starts_with('[') {
-                self.yaml_pair_line(inner_body).unwrap_or_else(|| self.classic_line(inner_body))
+                self.yaml_pair_line(inner_body)
+                    .unwrap_or_else(|| self.classic_line(inner_body))
             } else {
                 self.classic_line(inner_body)
             };
@@ -149,7 +160,11 @@ impl Redactor {
             let (cmd, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             if cmd.eq_ignore_ascii_case("set") {
                 if let Some((k, v)) = arg.split_once('=') {
-                    return format!("{indent}@{cmd} {}={}", k.trim(), self.value_for(k, v.trim()));
+                    return format!(
+                        "{indent}@{cmd} {}={}",
+                        k.trim(),
+                        self.value_for(k, v.trim())
+                    );
                 }
             }
             return line.to_string();
@@ -164,7 +179,10 @@ impl Redactor {
             return line.to_string();
         }
         let sep = &after[..after.len() - value.len()];
-        format!("{indent}{key}{sep}{}", self.value_for(key, value.trim_end()))
+        format!(
+            "{indent}{key}{sep}{}",
+            self.value_for(key, value.trim_end())
+        )
     }
 
     /// Command-line arguments (`-p key=value`), for Fluent Bit started
@@ -219,7 +237,9 @@ impl Redactor {
             if let Some(inner) = trimmed.strip_prefix('#') {
                 let body = inner.trim_start();
                 let pad = &inner[..inner.len() - body.len()];
-                let red = self.yaml_pair_line(body).unwrap_or_else(|| body.to_string());
+                let red = self
+                    .yaml_pair_line(body)
+                    .unwrap_or_else(|| body.to_string());
                 out.push_str(&format!("{}#{pad}{red}{eol}", &content[..ind]));
                 continue;
             }
@@ -245,11 +265,16 @@ impl Redactor {
                             header = Some(key_col);
                             out.push_str(line);
                         } else if let Some(items) = flow_items(v, '[', ']') {
-                            let items: Vec<String> =
-                                items.iter().map(|i| self.header_value(unquote(i))).collect();
+                            let items: Vec<String> = items
+                                .iter()
+                                .map(|i| self.header_value(unquote(i)))
+                                .collect();
                             out.push_str(&format!("{prefix}{key}: [{}]{eol}", items.join(", ")));
                         } else {
-                            out.push_str(&format!("{prefix}{key}: {}{eol}", self.header_value(unquote(v))));
+                            out.push_str(&format!(
+                                "{prefix}{key}: {}{eol}",
+                                self.header_value(unquote(v))
+                            ));
                         }
                     } else if let Some(pairs) = flow_items(v, '{', '}') {
                         out.push_str(&format!("{prefix}{key}: {}{eol}", self.flow_map(&pairs)));
@@ -264,7 +289,10 @@ impl Redactor {
                 None => {
                     if header.is_some() && !prefix.is_empty() {
                         // `- Authorization Bearer x` list item under `header:`.
-                        out.push_str(&format!("{prefix}{}{eol}", self.header_value(unquote(rest.trim()))));
+                        out.push_str(&format!(
+                            "{prefix}{}{eol}",
+                            self.header_value(unquote(rest.trim()))
+                        ));
                     } else {
                         out.push_str(&redact_url_credentials(content));
                         out.push_str(eol);
@@ -316,7 +344,10 @@ impl Redactor {
         if v.is_empty() {
             return Some(body.to_string());
         }
-        Some(format!("{prefix}{key}: {}", self.value_for(key, unquote(v))))
+        Some(format!(
+            "{prefix}{key}: {}",
+            self.value_for(key, unquote(v))
+        ))
     }
 }
 
@@ -356,7 +387,8 @@ fn split_yaml_pair(s: &str) -> Option<(&str, &str)> {
                 let after = &s[i + 1..];
                 if after.is_empty() || after.starts_with([' ', '\t']) {
                     let key = s[..i].trim_end();
-                    return (!key.is_empty() && !key.starts_with(['{', '['])).then_some((key, after));
+                    return (!key.is_empty() && !key.starts_with(['{', '[']))
+                        .then_some((key, after));
                 }
             }
             (None, '#') if i > 0 && s[..i].ends_with(' ') => return None,
@@ -383,7 +415,9 @@ fn strip_comment(v: &str) -> &str {
 
 fn unquote(v: &str) -> &str {
     let v = v.trim();
-    if v.len() >= 2 && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\''))) {
+    if v.len() >= 2
+        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
+    {
         &v[1..v.len() - 1]
     } else {
         v
@@ -435,7 +469,10 @@ pub fn redact_url_credentials(v: &str) -> String {
             .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
             .unwrap_or(tail.len());
         let authority = &tail[..auth_end];
-        match authority.rfind('@').and_then(|a| authority[..a].find(':').map(|c| (c, a))) {
+        match authority
+            .rfind('@')
+            .and_then(|a| authority[..a].find(':').map(|c| (c, a)))
+        {
             Some((colon, at)) => {
                 out.push_str(&authority[..=colon]);
                 out.push_str(MARKER);
@@ -496,22 +533,56 @@ mod tests {
     fn secret_keys() {
         let r = Redactor::new(&["x-tenant-*".to_string()]);
         for k in [
-            "http_passwd", "Password", "tls.key_passwd", "aws_secret_access_key", "aws_access_key_id",
-            "api_key", "apikey", "splunk_token", "shared_key", "sas_token", "client_secret",
-            "oauth2.client_secret", "private_key", "rdkafka.sasl.password", "cloud_auth", "X-Tenant-Id",
-            "Authorization", "license_key", "connection_string", "\"token\"", "http_pass",
+            "http_passwd",
+            "Password",
+            "tls.key_passwd",
+            "aws_secret_access_key",
+            "aws_access_key_id",
+            "api_key",
+            "apikey",
+            "splunk_token",
+            "shared_key",
+            "sas_token",
+            "client_secret",
+            "oauth2.client_secret",
+            "private_key",
+            "rdkafka.sasl.password",
+            "cloud_auth",
+            "X-Tenant-Id",
+            "Authorization",
+            "license_key",
+            "connection_string",
+            "\"token\"",
+            "http_pass",
         ] {
             assert!(r.is_secret_key(k), "{k} should be secret");
         }
-        for k in ["name", "key", "tls.key_file", "kube_token_file", "host", "http_user", "aws_auth", "match", "oauth2.enable", "passthrough"] {
+        for k in [
+            "name",
+            "key",
+            "tls.key_file",
+            "kube_token_file",
+            "host",
+            "http_user",
+            "aws_auth",
+            "match",
+            "oauth2.enable",
+            "passthrough",
+        ] {
             assert!(!r.is_secret_key(k), "{k} should not be secret");
         }
     }
 
     #[test]
     fn url_credentials() {
-        assert_eq!(redact_url_credentials("http://u:p@h:1/x"), "http://u:<redacted>@h:1/x");
-        assert_eq!(redact_url_credentials("http://h:1/x?a=b@c"), "http://h:1/x?a=b@c");
+        assert_eq!(
+            redact_url_credentials("http://u:p@h:1/x"),
+            "http://u:<redacted>@h:1/x"
+        );
+        assert_eq!(
+            redact_url_credentials("http://h:1/x?a=b@c"),
+            "http://h:1/x?a=b@c"
+        );
         assert_eq!(redact_url_credentials("plain"), "plain");
     }
 
@@ -524,7 +595,10 @@ mod tests {
 
     #[test]
     fn list_prefix_and_pairs() {
-        assert_eq!(split_list_prefix("    - - name: x"), ("    - - ", "name: x"));
+        assert_eq!(
+            split_list_prefix("    - - name: x"),
+            ("    - - ", "name: x")
+        );
         assert_eq!(split_yaml_pair("name: x"), Some(("name", " x")));
         assert_eq!(split_yaml_pair("\"a: b\": c"), Some(("\"a: b\"", " c")));
         assert_eq!(split_yaml_pair("http://x"), None);

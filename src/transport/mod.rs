@@ -260,6 +260,14 @@ mod tests {
     }
 
     #[test]
+    fn transports_can_move_to_the_client_thread() {
+        fn assert_send<T: Send + 'static>() {}
+        assert_send::<WsTransport>();
+        assert_send::<HttpTransport>();
+        assert_send::<TransportError>();
+    }
+
+    #[test]
     fn retry_after_is_interpreted_from_the_raw_header() {
         let err = TransportError::Http {
             status: 503,

@@ -181,15 +181,29 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(None, any_port(), any_port())
+    }
+
+    /// Listen on these addresses, e.g. to bring a server "back" on the
+    /// ports an agent is already retrying.
+    pub fn start_on(ws: SocketAddr, http: SocketAddr) -> Self {
+        Self::start_with(None, ws, http)
     }
 
     /// Both endpoints speak TLS with `config` (wss:// and https://).
     pub fn start_tls(config: Arc<rustls::ServerConfig>) -> Self {
-        Self::start_with(Some(config))
+        Self::start_with(Some(config), any_port(), any_port())
     }
 
-    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+    fn start_with(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        ws_addr: SocketAddr,
+        http_addr: SocketAddr,
+    ) -> Self {
+        assert!(
+            ws_addr.ip().is_loopback() && http_addr.ip().is_loopback(),
+            "the test server listens on loopback only"
+        );
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             state: Mutex::new(State {
@@ -201,8 +215,8 @@ impl TestServer {
             workers: Mutex::new(Vec::new()),
             tls,
         });
-        let ws = TcpListener::bind("127.0.0.1:0").expect("bind ws");
-        let http = TcpListener::bind("127.0.0.1:0").expect("bind http");
+        let ws = bind(ws_addr);
+        let http = bind(http_addr);
         let ws_addr = ws.local_addr().unwrap();
         let http_addr = http.local_addr().unwrap();
         let acceptors = vec![
@@ -298,6 +312,23 @@ impl Drop for TestServer {
             .collect();
         for worker in workers {
             let _ = worker.join();
+        }
+    }
+}
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A port just released by a dropped server can take a moment to be free
+/// again; retry briefly rather than fail the test on that race.
+fn bind(addr: SocketAddr) -> TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match TcpListener::bind(addr) {
+            Ok(listener) => return listener,
+            Err(_) if Instant::now() < deadline => thread::sleep(POLL),
+            Err(e) => panic!("test server cannot listen on {addr}: {e}"),
         }
     }
 }

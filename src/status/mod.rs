@@ -1,0 +1,274 @@
+//! What the agent reports about itself: description, health and effective
+//! config, gathered on the agent thread.
+//!
+//! [`Collector::sample`] does blocking loopback GETs (500 ms timeout each)
+//! and reads `/proc` and config files, so it belongs on the agent thread and
+//! never in a Fluent Bit callback. It returns only what changed since the
+//! previous call; the core's status compression does the rest.
+
+pub mod description;
+pub mod effective_config;
+pub mod fluentbit_http;
+pub mod health;
+pub mod metrics;
+pub mod process;
+pub mod redact;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::properties::Settings;
+use crate::config::section::config_path_from_args;
+use crate::proto::{AgentDescription, ComponentHealth, EffectiveConfig};
+
+use description::{agent_description, HostFacts, Identity};
+use fluentbit_http::{FbHealth, FluentBitHttp};
+use health::{HealthPolicy, HealthTracker, Pipeline, Sample};
+use metrics::Metrics;
+use process::ProcessStats;
+use redact::Redactor;
+
+/// The parts of the agent's status that changed; `None` means unchanged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatusUpdate {
+    pub description: Option<AgentDescription>,
+    pub health: Option<ComponentHealth>,
+    pub effective_config: Option<EffectiveConfig>,
+}
+
+impl StatusUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.description.is_none() && self.health.is_none() && self.effective_config.is_none()
+    }
+}
+
+/// One look at Fluent Bit from outside the pipeline.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Err carries the operator-facing reason.
+    pub metrics: Result<Metrics, String>,
+    pub fluent_bit_health: FbHealth,
+    pub version: Option<String>,
+    pub process: Option<ProcessStats>,
+}
+
+/// Where observations come from: the live HTTP server and `/proc`, or a
+/// script in tests.
+pub trait Probe: Send {
+    /// `want_version`: Fluent Bit's version is still unknown, fetch it if
+    /// the metrics did not carry it.
+    fn observe(&mut self, want_version: bool) -> Observation;
+}
+
+pub struct LiveProbe {
+    http: FluentBitHttp,
+}
+
+impl LiveProbe {
+    pub fn new(http_server: &str) -> Self {
+        LiveProbe {
+            http: FluentBitHttp::new(http_server),
+        }
+    }
+}
+
+impl Probe for LiveProbe {
+    fn observe(&mut self, want_version: bool) -> Observation {
+        let process = process::read_self();
+        match self.http.metrics() {
+            // One failure is enough: the other GETs would only wait out
+            // their own timeouts.
+            Err(e) => Observation {
+                metrics: Err(e.to_string()),
+                fluent_bit_health: FbHealth::Off,
+                version: None,
+                process,
+            },
+            Ok(mut m) => {
+                if m.reload_count.is_none() {
+                    m.reload_count = self.http.reload_count().ok().flatten();
+                }
+                let version = match &m.version {
+                    Some(v) => Some(v.clone()),
+                    None if want_version => self.http.version().ok().flatten(),
+                    None => None,
+                };
+                let fluent_bit_health = self.http.health().unwrap_or(FbHealth::Off);
+                Observation {
+                    metrics: Ok(m),
+                    fluent_bit_health,
+                    version,
+                    process,
+                }
+            }
+        }
+    }
+}
+
+/// Everything the collector needs from the plugin's settings.
+#[derive(Debug, Clone)]
+pub struct CollectorConfig {
+    pub identity: Identity,
+    pub instance_uid: [u8; 16],
+    pub http_server: String,
+    /// Fluent Bit's bootstrap config; None when it runs from arguments.
+    pub bootstrap: Option<PathBuf>,
+    /// Fluent Bit's argv, reported (redacted) when there is no bootstrap.
+    pub args: Vec<String>,
+    pub redact_keys: Vec<String>,
+    pub policy: HealthPolicy,
+}
+
+impl CollectorConfig {
+    pub fn from_settings(s: &Settings, instance_uid: [u8; 16], args: Vec<String>) -> Self {
+        CollectorConfig {
+            identity: Identity {
+                service_name: s.service_name.clone(),
+                service_namespace: s.service_namespace.clone(),
+                agent_attributes: s.agent_attributes.clone(),
+            },
+            instance_uid,
+            http_server: s.http_server.clone(),
+            bootstrap: s
+                .config_file
+                .clone()
+                .or_else(|| config_path_from_args(&args)),
+            args,
+            redact_keys: s.redact_keys.clone(),
+            policy: HealthPolicy::for_interval(s.health_interval),
+        }
+    }
+}
+
+pub struct Collector {
+    cfg: CollectorConfig,
+    probe: Box<dyn Probe>,
+    facts: HostFacts,
+    redactor: Redactor,
+    tracker: HealthTracker,
+    version: Option<String>,
+    description: Option<AgentDescription>,
+    config_stale: bool,
+    config_fingerprint: Option<u64>,
+    reload_count: Option<u64>,
+}
+
+impl Collector {
+    /// Live collector: Fluent Bit's HTTP server at `cfg.http_server`.
+    pub fn new(cfg: CollectorConfig) -> Self {
+        let probe = Box::new(LiveProbe::new(&cfg.http_server));
+        Self::with_probe(cfg, HostFacts::gather(), probe)
+    }
+
+    pub fn with_probe(cfg: CollectorConfig, facts: HostFacts, probe: Box<dyn Probe>) -> Self {
+        Collector {
+            redactor: Redactor::new(&cfg.redact_keys),
+            tracker: HealthTracker::new(cfg.policy.clone()),
+            cfg,
+            probe,
+            facts,
+            version: None,
+            description: None,
+            config_stale: true,
+            config_fingerprint: None,
+            reload_count: None,
+        }
+    }
+
+    /// Takes one sample; call every `health_interval`.
+    pub fn sample(&mut self, now: Instant) -> StatusUpdate {
+        let unix_nano = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        self.sample_at(now, unix_nano)
+    }
+
+    /// [`sample`](Self::sample) with the wall clock given, for tests.
+    pub fn sample_at(&mut self, now: Instant, unix_nano: u64) -> StatusUpdate {
+        let obs = self.probe.observe(self.version.is_none());
+        if self.version.is_none() {
+            self.version = obs.version.clone();
+        }
+        if let Ok(m) = &obs.metrics {
+            // A reload someone else triggered (SIGHUP, the HTTP API) also
+            // means new config files.
+            if m.reload_count.is_some() && m.reload_count != self.reload_count {
+                if self.reload_count.is_some() {
+                    self.config_stale = true;
+                }
+                self.reload_count = m.reload_count;
+            }
+        }
+        let pipeline = match obs.metrics {
+            Ok(m) => Pipeline::Metrics(m),
+            Err(why) => Pipeline::Unavailable(why),
+        };
+        let health = self.tracker.observe(&Sample {
+            at: now,
+            unix_nano,
+            pipeline,
+            fluent_bit_health: obs.fluent_bit_health,
+            process: obs.process,
+        });
+        StatusUpdate {
+            description: self.description_if_changed(),
+            health,
+            effective_config: self.effective_config_if_changed(),
+        }
+    }
+
+    /// Call after a reload this process triggered: config is re-read and the
+    /// next sample is a new counter baseline.
+    pub fn on_reload(&mut self) {
+        self.config_stale = true;
+        self.tracker.reset_counters();
+    }
+
+    /// The health built from the latest sample, whether or not it was sent.
+    pub fn current_health(&self) -> Option<&ComponentHealth> {
+        self.tracker.current()
+    }
+
+    /// Span of samples behind the current verdicts; zero right after a reset.
+    pub fn health_evidence(&self) -> Duration {
+        self.tracker.evidence_span()
+    }
+
+    pub fn fluent_bit_version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    fn description_if_changed(&mut self) -> Option<AgentDescription> {
+        let d = agent_description(
+            &self.cfg.identity,
+            &self.facts,
+            self.version.as_deref(),
+            &self.cfg.instance_uid,
+        );
+        if self.description.as_ref() == Some(&d) {
+            return None;
+        }
+        self.description = Some(d.clone());
+        Some(d)
+    }
+
+    fn effective_config_if_changed(&mut self) -> Option<EffectiveConfig> {
+        if !std::mem::take(&mut self.config_stale) {
+            return None;
+        }
+        let cfg = match &self.cfg.bootstrap {
+            Some(path) => match effective_config::read_files(path) {
+                Ok(files) => effective_config::effective_config(&files, &self.redactor),
+                // Unreadable now (moved, permissions): keep what was sent.
+                Err(_) => return None,
+            },
+            None => effective_config::from_command_line(&self.cfg.args, &self.redactor),
+        };
+        let fp = effective_config::fingerprint(&cfg);
+        if self.config_fingerprint == Some(fp) {
+            return None;
+        }
+        self.config_fingerprint = Some(fp);
+        Some(cfg)
+    }
+}
