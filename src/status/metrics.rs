@@ -194,9 +194,12 @@ fn parse_labels(mut s: &str) -> Option<(Vec<(&str, String)>, &str)> {
     }
 }
 
+/// Stores one metric's value in its field.
+type Setter = fn(&mut Counters, u64);
+
 /// What a metric name contributes to a component.
-fn field(name: &str) -> Option<(Kind, fn(&mut Counters, u64))> {
-    let f: (Kind, fn(&mut Counters, u64)) = match name {
+fn field(name: &str) -> Option<(Kind, Setter)> {
+    let f: (Kind, Setter) = match name {
         "fluentbit_input_records_total" => (Kind::Input, |c, v| c.records = v),
         "fluentbit_input_bytes_total" => (Kind::Input, |c, v| c.bytes = v),
         "fluentbit_input_ring_buffer_retry_failures_total" => {

@@ -15,7 +15,6 @@ pub mod framing;
 pub mod headers;
 pub mod http;
 pub mod proxy;
-pub mod retry_after;
 mod status;
 mod stream;
 pub mod tls;
@@ -152,7 +151,9 @@ impl TransportError {
     /// How long the server asked us to wait, interpreted at `now`.
     /// `None` when it did not say, or said something unparseable.
     pub fn retry_after(&self, now: SystemTime) -> Option<Duration> {
-        retry_after::parse(self.retry_after_raw()?, now)
+        // One parser for the whole crate: the protocol core's.
+        let secs = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        crate::core::parse_retry_after(self.retry_after_raw()?, secs)
     }
 }
 
