@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod plugin;
 pub mod proto;
+pub mod remote;
 pub mod state_dir;
 pub mod status;
 pub mod transport;

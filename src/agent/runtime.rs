@@ -19,10 +19,8 @@ use crate::core::{
     LogLevel, Transport,
 };
 use crate::ffi::sys;
-use crate::proto::{
-    any_value, AgentDescription, AnyValue, ComponentHealth, KeyValue, RemoteConfigStatus,
-    RemoteConfigStatuses,
-};
+use crate::proto::{ComponentHealth, RemoteConfigStatus, RemoteConfigStatuses};
+use crate::status::{Collector, CollectorConfig};
 use crate::state_dir::{self, StateDir};
 use crate::transport::TransportError;
 use crate::{debug, error, info, logging, warn};
@@ -45,7 +43,7 @@ pub(super) fn run(
     let mut rt = Runtime::new(settings, state, generation, tid);
     if problem.is_some() {
         rt.problem = problem;
-        rt.refresh_status();
+        rt.publish_health();
     }
     rt.run(&rx);
     info!("OpAMP client thread ending (tid={tid})");
@@ -60,7 +58,10 @@ struct Runtime {
     generation: Option<u64>,
     hot_reload: bool,
     tid: u64,
-    started_unix_nanos: u64,
+    collector: Collector,
+    next_sample: Instant,
+    /// The collector's latest health, before the problem overlay.
+    health: Option<ComponentHealth>,
     /// Property errors of the current generation, reported as health.
     problem: Option<String>,
     failures_in_a_row: u32,
@@ -69,15 +70,6 @@ struct Runtime {
 enum Flow {
     Continue,
     Stop,
-}
-
-fn kv(key: &str, value: impl Into<String>) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-    }
 }
 
 impl Runtime {
@@ -110,6 +102,10 @@ impl Runtime {
         cfg.jitter_seed = u64::from_le_bytes(state_dir::random_bytes());
         let client = Client::new(cfg, Instant::now());
         info!("OpAMP instance UID {}", state_dir::format_uuid(&uid));
+        let args = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let collector = Collector::new(CollectorConfig::from_settings(&settings, uid, args));
         let mut rt = Runtime {
             settings,
             state,
@@ -119,11 +115,13 @@ impl Runtime {
             generation: Some(generation),
             hot_reload: false,
             tid,
-            started_unix_nanos: unix_now_ms() * 1_000_000,
+            collector,
+            next_sample: Instant::now(),
+            health: None,
             problem: None,
             failures_in_a_row: 0,
         };
-        rt.refresh_status();
+        rt.sample();
         rt
     }
 
@@ -135,6 +133,9 @@ impl Runtime {
                 }
             }
             let now = Instant::now();
+            if now >= self.next_sample {
+                self.sample();
+            }
             if self.conn.is_none() && self.dialer.is_some() && self.client.should_connect(now) {
                 self.connect(now);
             }
@@ -143,8 +144,8 @@ impl Runtime {
             let wake = self
                 .client
                 .next_timeout()
-                .map(|t| t.saturating_duration_since(now))
-                .unwrap_or(Duration::from_secs(3600));
+                .map_or(self.next_sample, |t| t.min(self.next_sample))
+                .saturating_duration_since(now);
             if let Some(Conn::Ws(ws)) = self.conn.as_mut() {
                 match ws.recv(wake.min(WS_POLL)) {
                     Ok(Some(bytes)) => self.received(&bytes),
@@ -179,7 +180,7 @@ impl Runtime {
                 );
                 self.problem = problem;
                 self.apply_settings(*settings);
-                self.refresh_status();
+                self.publish_health();
             }
             Control::Inert {
                 generation,
@@ -188,7 +189,7 @@ impl Runtime {
                 warn!("generation {generation} has invalid opamp settings; remote config is off until they are fixed");
                 self.generation = Some(generation);
                 self.problem = Some(problem);
-                self.refresh_status();
+                self.publish_health();
             }
             Control::PreRun {
                 generation,
@@ -196,6 +197,10 @@ impl Runtime {
             } => {
                 self.hot_reload = hot_reload;
                 debug!("generation {generation} running (hot_reload={hot_reload})");
+                if generation > 1 {
+                    // New pipeline: new config files, counters from zero.
+                    self.collector.on_reload();
+                }
             }
             Control::Detach { generation } => {
                 if self.generation == Some(generation) {
@@ -397,50 +402,39 @@ impl Runtime {
         }
     }
 
-    fn refresh_status(&mut self) {
-        self.client.set_agent_description(self.description());
-        let healthy = self.problem.is_none();
-        self.client.set_health(ComponentHealth {
-            healthy,
-            start_time_unix_nano: self.started_unix_nanos,
-            last_error: self.problem.clone().unwrap_or_default(),
-            status: if healthy {
-                "running".into()
-            } else {
-                "configuration error".into()
-            },
-            status_time_unix_nano: unix_now_ms() * 1_000_000,
-            ..Default::default()
-        });
+    /// Samples Fluent Bit's state and hands the core whatever changed.
+    fn sample(&mut self) {
+        let update = self.collector.sample(Instant::now());
+        self.next_sample = Instant::now() + self.settings.health_interval.max(Duration::from_secs(1));
+        if let Some(d) = update.description {
+            self.client.set_agent_description(d);
+        }
+        if let Some(e) = update.effective_config {
+            self.client.set_effective_config(e);
+        }
+        if let Some(h) = update.health {
+            self.health = Some(h);
+            self.publish_health();
+        }
     }
 
-    fn description(&self) -> AgentDescription {
-        let s = &self.settings;
-        let mut identifying = vec![
-            kv("service.name", s.service_name.clone()),
-            kv(
-                "service.instance.id",
-                state_dir::format_uuid(&self.client.instance_uid()),
-            ),
-        ];
-        if let Some(ns) = &s.service_namespace {
-            identifying.push(kv("service.namespace", ns.clone()));
+    /// The collector's health, overridden at the top level while the
+    /// plugin's own configuration is broken: that is the one problem the
+    /// pipeline metrics cannot show.
+    fn publish_health(&mut self) {
+        let mut h = self.health.clone().unwrap_or_else(|| ComponentHealth {
+            healthy: true,
+            start_time_unix_nano: unix_now_ms() * 1_000_000,
+            status: "starting".into(),
+            ..Default::default()
+        });
+        if let Some(p) = &self.problem {
+            h.healthy = false;
+            h.last_error = p.clone();
+            h.status = "opamp plugin configuration error".into();
         }
-        let mut non_identifying = vec![
-            kv("process.pid", std::process::id().to_string()),
-            kv("fluentbit.opamp.plugin.version", crate::PLUGIN_VERSION),
-            kv("os.type", "linux"),
-        ];
-        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-            non_identifying.push(kv("host.name", h.trim().to_string()));
-        }
-        for (k, v) in &s.agent_attributes {
-            non_identifying.push(kv(k, v.clone()));
-        }
-        AgentDescription {
-            identifying_attributes: identifying,
-            non_identifying_attributes: non_identifying,
-        }
+        h.status_time_unix_nano = unix_now_ms() * 1_000_000;
+        self.client.set_health(h);
     }
 
     /// Final shutdown: `agent_disconnect`, then close, all bounded.
@@ -481,6 +475,7 @@ fn capabilities(_s: &Settings) -> Capabilities {
     Capabilities {
         reports_heartbeat: true,
         reports_health: true,
+        reports_effective_config: true,
         ..Default::default()
     }
 }

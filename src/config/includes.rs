@@ -1,8 +1,8 @@
-//! Include resolution shared by everything that reads Fluent Bit configs.
+//! Wildcard include patterns, as Fluent Bit expands them.
 //!
-//! Fluent Bit resolves a relative include against the folder of the file
-//! that includes it, and accepts `*` and `?` wildcards in the last path
-//! component. We do the same so that what we read is what Fluent Bit runs.
+//! Which folder a relative pattern is relative to depends on the format
+//! (see `status::effective_config::read_files`); this module only expands
+//! `*` and `?` in the last path component against a given base.
 
 use std::path::{Path, PathBuf};
 

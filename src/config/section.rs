@@ -112,39 +112,21 @@ pub fn is_yaml_path(p: &Path) -> bool {
     )
 }
 
-/// The `opamp` sections of a config file and everything it includes.
+/// The `opamp` sections of a config file and everything it includes, read
+/// with the same include resolution as the effective-config report (which
+/// follows Fluent Bit's: classic includes resolve against the bootstrap's
+/// folder, YAML ones against the including file's).
 pub fn sections_from_file(path: &Path) -> std::io::Result<Vec<RawProperties>> {
     let mut out = Vec::new();
     let mut vars = Vec::new();
-    collect_file(path, &mut out, &mut vars, 0)?;
-    Ok(out)
-}
-
-const MAX_INCLUDE_DEPTH: usize = 8;
-
-fn collect_file(
-    path: &Path,
-    out: &mut Vec<RawProperties>,
-    vars: &mut Vec<(String, String)>,
-    depth: usize,
-) -> std::io::Result<()> {
-    if depth > MAX_INCLUDE_DEPTH {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(path)?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    let includes = if is_yaml_path(path) {
-        yaml_sections(&text, out, vars)
-    } else {
-        classic_sections(&text, out, vars)
-    };
-    for inc in includes {
-        for p in super::includes::resolve_pattern(base, &inc) {
-            // A missing include is Fluent Bit's error to report, not ours.
-            let _ = collect_file(&p, out, vars, depth + 1);
+    for file in crate::status::effective_config::read_files(path)? {
+        if file.yaml {
+            yaml_sections(&file.text, &mut out, &mut vars);
+        } else {
+            classic_sections(&file.text, &mut out, &mut vars);
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Classic format: returns the @INCLUDE patterns it saw.

@@ -13,6 +13,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use super::metrics::{self, Metrics};
+use super::redact::redact_url_credentials;
 
 /// Each request's whole budget: connect, send and read.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
@@ -51,11 +52,14 @@ impl std::fmt::Display for HttpError {
         match self {
             HttpError::Unreachable { base, detail } => write!(
                 f,
-                "Fluent Bit HTTP server unreachable at {base} ({detail}): enable it with \
+                "Fluent Bit HTTP server unreachable at {} ({detail}): enable it with \
                  `HTTP_Server On` in [SERVICE] or `http_server: on` under service:, \
-                 and point the opamp input's http_server property at its address"
+                 and point the opamp input's http_server property at its address",
+                redact_url_credentials(base)
             ),
-            HttpError::Unexpected { url, detail } => write!(f, "{url}: {detail}"),
+            HttpError::Unexpected { url, detail } => {
+                write!(f, "{}: {detail}", redact_url_credentials(url))
+            }
         }
     }
 }
@@ -105,7 +109,7 @@ impl FluentBitHttp {
                     ureq::ErrorKind::ConnectionFailed => "connection refused".to_string(),
                     ureq::ErrorKind::Io => "no answer within 500 ms".to_string(),
                     ureq::ErrorKind::Dns => "host name did not resolve".to_string(),
-                    _ => t.to_string(),
+                    _ => redact_url_credentials(&t.to_string()),
                 };
                 return Err(HttpError::Unreachable {
                     base: self.base.clone(),

@@ -371,9 +371,20 @@ impl HealthTracker {
         if let Some(n) = reload_count {
             attributes.push(int_kv("fluentbit.hot_reload.count", n as i64));
         }
+        let metrics_start = match &s.pipeline {
+            Pipeline::Metrics(m) => m.process_start_secs.map(|secs| secs * 1_000_000_000),
+            Pipeline::Unavailable(_) => None,
+        };
+        for c in map.values_mut() {
+            c.status_time_unix_nano = s.unix_nano;
+        }
         ComponentHealth {
             healthy: errors.is_empty(),
-            start_time_unix_nano: s.process.and_then(|p| p.start_unix_nano).unwrap_or(0),
+            start_time_unix_nano: s
+                .process
+                .and_then(|p| p.start_unix_nano)
+                .or(metrics_start)
+                .unwrap_or(0),
             last_error: errors.join("; "),
             status,
             status_time_unix_nano: s.unix_nano,

@@ -272,3 +272,12 @@ impl Collector {
         Some(cfg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn collector_can_move_to_the_agent_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<super::Collector>();
+    }
+}

@@ -1,0 +1,411 @@
+//! Remote config that never bricks an agent.
+//!
+//! The server offers a config map; the operator's policy ([`policy`])
+//! decides whether it may run; Fluent Bit's own `--dry-run` ([`validate`])
+//! decides whether it parses; then the managed file is swapped with the
+//! last-known-good kept ([`staging`]), Fluent Bit is told to reload, and the
+//! new pipeline must start (and stay healthy) before the config counts as
+//! APPLIED. Every failure puts the last-known-good back.
+//!
+//! [`apply::Machine`] holds the decisions and does no IO; [`RemoteConfig`]
+//! is the thin driver the agent thread calls, carrying out the machine's
+//! steps through [`Host`] (signal, dry run) and the file modules.
+
+pub mod apply;
+pub mod files;
+pub mod keys;
+pub mod policy;
+pub mod record;
+pub mod scan;
+pub mod staging;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::config::properties::Settings;
+use crate::config::section::config_path_from_args;
+use crate::proto::{AgentRemoteConfig, RemoteConfigStatus};
+use apply::{Action, Machine, Outcome, Resume, Timing};
+pub use apply::RestartOutcome;
+use policy::Policy;
+use record::Record;
+use staging::{Layout, Phase};
+use validate::DryRun;
+
+/// What the driver needs from the outside world; tests replace it so they
+/// neither signal the test process nor need a Fluent Bit binary.
+pub trait Host: Send {
+    /// Ask our own process to hot-reload.
+    fn signal_reload(&mut self) -> std::io::Result<()>;
+    /// Validate the candidate staged in `layout` with Fluent Bit's
+    /// `--dry-run`. The error text is reported to the server.
+    fn dry_run(&mut self, layout: &Layout) -> Result<(), String>;
+}
+
+/// The real thing: SIGHUP to ourselves, and the binary we run in.
+pub struct SystemHost {
+    dry_run: Option<DryRun>,
+    warned: bool,
+}
+
+impl SystemHost {
+    pub fn new(dry_run: Option<DryRun>) -> SystemHost {
+        SystemHost { dry_run, warned: false }
+    }
+
+    /// Finds the bootstrap and the Fluent Bit binary from our settings and
+    /// command line.
+    pub fn discover(settings: &Settings, args: &[String]) -> SystemHost {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let dry_run = match (validate::discover_binary(), bootstrap(settings, args)) {
+            (Some(binary), Some(bootstrap)) => Some(DryRun {
+                binary,
+                bootstrap,
+                extra_args: validate::passthrough_args(args, &cwd),
+                timeout: validate::DEFAULT_TIMEOUT,
+            }),
+            _ => None,
+        };
+        SystemHost::new(dry_run)
+    }
+}
+
+impl Host for SystemHost {
+    fn signal_reload(&mut self) -> std::io::Result<()> {
+        crate::ffi::sys::signal_reload()
+    }
+
+    fn dry_run(&mut self, layout: &Layout) -> Result<(), String> {
+        match &self.dry_run {
+            Some(d) => d.check(layout),
+            None => {
+                if !std::mem::replace(&mut self.warned, true) {
+                    crate::warn!(
+                        "remote config: no Fluent Bit binary or bootstrap path for --dry-run; configs are \
+                         checked by policy only, and a refused reload is rolled back"
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The bootstrap config: `config_file`, else `-c` on the command line.
+pub fn bootstrap(settings: &Settings, args: &[String]) -> Option<PathBuf> {
+    settings.config_file.clone().or_else(|| config_path_from_args(args))
+}
+
+/// Everything the driver is configured with.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub policy: Policy,
+    pub timing: Timing,
+    /// `None` when no managed file is configured: every offer then fails
+    /// by policy and nothing touches the disk.
+    pub layout: Option<Layout>,
+}
+
+impl Options {
+    pub fn from_settings(settings: &Settings, bootstrap: Option<&Path>) -> Options {
+        Options {
+            policy: Policy::from_settings(settings, bootstrap),
+            timing: Timing { health_gate: settings.health_gate, ..Timing::default() },
+            layout: settings.managed_config.as_ref().map(|m| Layout::new(m, &settings.state_dir)),
+        }
+    }
+}
+
+/// The layout the abort path restores, set by the newest driver.
+static ABORT_LAYOUT: Mutex<Option<Layout>> = Mutex::new(None);
+
+/// For the FFI `Unregister` that ends an ABORTED reload, on Fluent Bit's
+/// main thread, before the process exits: puts the last-known-good config
+/// back and records the config as failed and blocked. Fast (a few small
+/// file writes) and safe to call when nothing was being applied. Returns a
+/// line to log, if anything happened.
+pub fn on_process_abort() -> Option<String> {
+    let layout = ABORT_LAYOUT.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+    abort_restore(&layout)
+}
+
+fn abort_restore(layout: &Layout) -> Option<String> {
+    match staging::abort(layout) {
+        Ok(Some(hash)) => {
+            let mut rec = record::load(&layout.state).unwrap_or_default();
+            rec.hash = hash.clone();
+            rec.applied = false;
+            rec.error = apply::ABORTED.to_string();
+            rec.block(&hash);
+            if let Err(e) = record::store(&layout.state, &rec) {
+                return Some(format!(
+                    "remote config {} aborted Fluent Bit; last-known-good restored, but recording it failed: {e}",
+                    record::hex(&hash)
+                ));
+            }
+            Some(format!(
+                "remote config {} aborted Fluent Bit; the last-known-good config is restored for the next start",
+                record::hex(&hash)
+            ))
+        }
+        Ok(None) => None,
+        Err(e) => Some(format!(
+            "restoring the last-known-good config failed ({e}); the next start will retry"
+        )),
+    }
+}
+
+/// The driver the agent thread owns.
+pub struct RemoteConfig {
+    machine: Machine,
+    layout: Option<Layout>,
+    host: Box<dyn Host>,
+    startup: Option<RemoteConfigStatus>,
+}
+
+impl RemoteConfig {
+    /// The production driver, from the opamp section's settings and our
+    /// command line.
+    pub fn new(settings: &Settings, args: &[String]) -> RemoteConfig {
+        let bootstrap = bootstrap(settings, args);
+        RemoteConfig::with_host(
+            Options::from_settings(settings, bootstrap.as_deref()),
+            Box::new(SystemHost::discover(settings, args)),
+        )
+    }
+
+    /// Recovers from whatever the previous process left (a pending marker
+    /// means it died mid-apply) and resumes from the persisted outcome.
+    pub fn with_host(opts: Options, host: Box<dyn Host>) -> RemoteConfig {
+        let resume = match &opts.layout {
+            Some(layout) => {
+                *ABORT_LAYOUT.lock().unwrap_or_else(|p| p.into_inner()) = Some(layout.clone());
+                recover(layout)
+            }
+            None => Resume::default(),
+        };
+        let startup = resume.status.clone();
+        RemoteConfig {
+            machine: Machine::new(opts.policy, opts.timing, resume),
+            layout: opts.layout,
+            host,
+            startup,
+        }
+    }
+
+    /// New settings after a reload re-read the bootstrap. A changed managed
+    /// path takes effect only between applies.
+    pub fn update_settings(&mut self, settings: &Settings, args: &[String]) {
+        let bootstrap = bootstrap(settings, args);
+        let opts = Options::from_settings(settings, bootstrap.as_deref());
+        self.machine.set_policy(opts.policy, opts.timing);
+        if opts.layout != self.layout && !self.machine.is_busy() {
+            if let Some(l) = &opts.layout {
+                *ABORT_LAYOUT.lock().unwrap_or_else(|p| p.into_inner()) = Some(l.clone());
+            }
+            self.layout = opts.layout;
+        }
+    }
+
+    /// The status to report on (re)connecting after a restart: the last
+    /// outcome, or FAILED for a config the previous process died applying.
+    pub fn startup_status(&self) -> Option<RemoteConfigStatus> {
+        self.startup.clone()
+    }
+
+    /// An offer from the server. Always answers: APPLIED again for the
+    /// config already running, FAILED for a refused one, APPLYING while the
+    /// reload is under way.
+    pub fn on_offer(&mut self, now: Instant, offer: &AgentRemoteConfig) -> Option<RemoteConfigStatus> {
+        self.machine.offer(offer);
+        self.drive(now);
+        self.machine.take_status().or_else(|| self.machine.status().cloned())
+    }
+
+    /// A pipeline generation started (`FLBPluginInputPreRun`).
+    pub fn on_pre_run(&mut self, now: Instant, generation: u64, hot_reload: bool) {
+        self.machine.pre_run(now, generation, hot_reload);
+        self.drive(now);
+    }
+
+    /// Fluent Bit refused a reload (new registration unregistered without Init).
+    pub fn on_halted(&mut self, now: Instant) {
+        self.machine.halted();
+        self.drive(now);
+    }
+
+    /// Fluent Bit is exiting after a reload failed in init: restores the
+    /// last-known-good at once. The FFI path may call [`on_process_abort`]
+    /// first; doing both is harmless.
+    pub fn on_aborted(&mut self) -> Option<String> {
+        let msg = self.layout.as_ref().and_then(abort_restore);
+        self.machine.aborted();
+        msg
+    }
+
+    /// Time passed. `health_ok` is the newest pipeline health sample, if
+    /// one was taken since the last tick.
+    pub fn on_tick(&mut self, now: Instant, health_ok: Option<bool>) {
+        self.machine.tick(now, health_ok);
+        self.drive(now);
+    }
+
+    /// Fluent Bit's reload count (`/api/v2/reload`), when the HTTP server
+    /// is on: a rise confirms a reload like PreRun does.
+    pub fn on_reload_count(&mut self, now: Instant, count: u64) {
+        self.machine.reload_count(now, count);
+        self.drive(now);
+    }
+
+    /// The server's Restart command: hot-reload the current config, never
+    /// two reloads at once.
+    pub fn on_restart_command(&mut self, now: Instant) -> RestartOutcome {
+        let outcome = self.machine.restart();
+        self.drive(now);
+        outcome
+    }
+
+    /// A status that changed since the last call, to send now.
+    pub fn poll_status(&mut self) -> Option<RemoteConfigStatus> {
+        self.machine.take_status()
+    }
+
+    /// The current status, for every message that carries one.
+    pub fn status(&self) -> Option<RemoteConfigStatus> {
+        self.machine.status().cloned()
+    }
+
+    /// When the agent loop should call [`RemoteConfig::on_tick`] at the latest.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.machine.next_deadline()
+    }
+
+    pub fn applied_hash(&self) -> Option<&[u8]> {
+        self.machine.applied_hash()
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.machine.is_busy()
+    }
+
+    fn drive(&mut self, now: Instant) {
+        while let Some(action) = self.machine.next_action() {
+            let result = self.execute(&action);
+            if let Err(e) = &result {
+                crate::debug!("remote config step {} failed: {e}", name(&action));
+            }
+            self.machine.done(now, result);
+        }
+    }
+
+    fn execute(&mut self, action: &Action) -> Result<(), String> {
+        let Some(layout) = &self.layout else {
+            return Err("no managed_config is set".into());
+        };
+        let io = |r: std::io::Result<()>| r.map_err(|e| e.to_string());
+        match action {
+            Action::Stage(c) => io(staging::stage(layout, c)),
+            Action::DryRun => {
+                let r = self.host.dry_run(layout);
+                let _ = staging::clear_staging(layout);
+                r
+            }
+            Action::Swap { hash, candidate } => io(staging::swap(layout, hash, candidate)),
+            Action::SignalReload => io(self.host.signal_reload()),
+            Action::Restore => io(staging::restore(layout).map(|_| ())),
+            Action::Commit => io(staging::commit(layout)),
+            Action::Persist(outcome) => {
+                persist(layout, outcome);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn name(a: &Action) -> &'static str {
+    match a {
+        Action::Stage(_) => "stage",
+        Action::DryRun => "dry run",
+        Action::Swap { .. } => "swap",
+        Action::SignalReload => "signal",
+        Action::Restore => "restore",
+        Action::Commit => "commit",
+        Action::Persist(_) => "persist",
+    }
+}
+
+fn persist(layout: &Layout, o: &Outcome) {
+    let mut rec = record::load(&layout.state).unwrap_or_default();
+    rec.hash = o.hash.clone();
+    rec.applied = o.applied;
+    rec.error = o.error.clone();
+    if let Err(e) = record::store(&layout.state, &rec) {
+        crate::error!("cannot record the remote config outcome in state_dir: {e}");
+        return;
+    }
+    if o.applied {
+        crate::info!("remote config {} APPLIED", record::hex(&o.hash));
+    } else {
+        crate::warn!("remote config {} FAILED: {}", record::hex(&o.hash), o.error);
+        // The outcome is recorded, so the marker of a rolled-back apply may
+        // go; before this point a crash would roll back again on restart.
+        if let Err(e) = staging::finish(layout) {
+            crate::error!("cannot clear the remote config's pending marker: {e}");
+        }
+    }
+}
+
+pub const INTERRUPTED: &str = "the agent stopped while applying this config (killed or crashed before \
+     the reload was confirmed); the last-known-good config was restored and this config will not be \
+     applied again";
+
+/// Startup: finish what a previous process left half done.
+fn recover(layout: &Layout) -> Resume {
+    if let Err(e) = staging::tidy(layout) {
+        crate::warn!("remote config: cannot tidy staging leftovers: {e}");
+    }
+    let mut rec = record::load(&layout.state);
+    let mut reload_needed = false;
+    if let Some(marker) = staging::pending(layout) {
+        let error = match marker.phase {
+            Phase::Aborted => apply::ABORTED.to_string(),
+            Phase::Applying => match staging::restore(layout) {
+                Ok(changed) => {
+                    reload_needed = changed;
+                    INTERRUPTED.to_string()
+                }
+                Err(e) => {
+                    crate::error!("remote config: cannot restore the last-known-good config: {e}");
+                    format!("{INTERRUPTED}; restoring the last-known-good config failed: {e}")
+                }
+            },
+        };
+        let r = rec.get_or_insert_with(Record::default);
+        r.hash = marker.hash.clone();
+        r.applied = false;
+        r.error = error;
+        if !marker.hash.is_empty() {
+            r.block(&marker.hash);
+        }
+        match record::store(&layout.state, r) {
+            Ok(()) => {
+                if let Err(e) = staging::finish(layout) {
+                    crate::error!("remote config: cannot clear the pending marker: {e}");
+                }
+            }
+            Err(e) => crate::error!("remote config: cannot record the interrupted apply: {e}"),
+        }
+        crate::warn!("remote config {}: {}", record::hex(&marker.hash), r.error);
+    }
+    match rec {
+        None => Resume { reload_needed, ..Resume::default() },
+        Some(r) => Resume {
+            applied: r.applied.then(|| r.hash.clone()),
+            blocked: r.blocked.clone(),
+            status: Some(r.status()),
+            reload_needed,
+        },
+    }
+}

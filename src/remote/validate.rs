@@ -1,0 +1,433 @@
+//! Fluent Bit's own `--dry-run` of the bootstrap with the candidate in
+//! place, without touching the live managed file.
+//!
+//! A temporary copy of the bootstrap is written beside the real one, so
+//! every relative path in it resolves as before, with the include of the
+//! managed file pointed at the staged candidate. The child runs in the
+//! staging folder: Fluent Bit resolves a classic include or parsers file
+//! against the working folder first and the bootstrap's folder second, so
+//! the candidate's `<stem>.d/...` references find the staged files and the
+//! operator's own references still find theirs.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::policy::{file_name, Format};
+use super::staging::Layout;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Enough of Fluent Bit's output to explain any failure; the rest is banner.
+const MAX_OUTPUT: usize = 64 << 10;
+const MAX_MESSAGE: usize = 2000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRun {
+    pub binary: PathBuf,
+    pub bootstrap: PathBuf,
+    /// Arguments Fluent Bit needs to understand the bootstrap, such as the
+    /// `-e` that loads this plugin (see [`passthrough_args`]).
+    pub extra_args: Vec<String>,
+    pub timeout: Duration,
+}
+
+impl DryRun {
+    /// Ok when Fluent Bit accepts the bootstrap with the staged candidate.
+    pub fn check(&self, layout: &Layout) -> Result<(), String> {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        let text = std::fs::read_to_string(&self.bootstrap).map_err(|e| {
+            format!("cannot validate: bootstrap config '{}' unreadable: {e}", self.bootstrap.display())
+        })?;
+        let base = self.bootstrap.parent().unwrap_or(Path::new("."));
+        let staged = layout.staged_main();
+        let rewritten = rewrite_bootstrap(
+            &text,
+            Format::of_path(&self.bootstrap),
+            base,
+            &cwd,
+            &layout.managed,
+            &staged,
+        )
+        .ok_or_else(|| {
+            format!(
+                "cannot validate: the bootstrap config '{}' does not include the managed file '{}' directly \
+                 (with @INCLUDE or includes:); include it from the bootstrap itself",
+                self.bootstrap.display(),
+                layout.managed.display()
+            )
+        })?;
+        let temp = base.join(format!(".opamp-dryrun-{}-{}", std::process::id(), file_name(&self.bootstrap)));
+        std::fs::write(&temp, rewritten)
+            .map_err(|e| format!("cannot validate: cannot write '{}': {e}", temp.display()))?;
+        let temp_abs = if temp.is_absolute() { temp.clone() } else { cwd.join(&temp) };
+
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--dry-run")
+            .arg("-c")
+            .arg(&temp_abs)
+            .args(&self.extra_args)
+            .current_dir(&layout.staging);
+        let result = run(cmd, self.timeout);
+        let _ = std::fs::remove_file(&temp);
+
+        let (ok, output) = result?;
+        if ok {
+            return Ok(());
+        }
+        let replacements = [
+            (temp_abs.display().to_string(), self.bootstrap.display().to_string()),
+            (staged.display().to_string(), layout.managed.display().to_string()),
+            (layout.staged_folder().display().to_string(), layout.folder.display().to_string()),
+        ];
+        Err(format!("Fluent Bit's --dry-run rejected the config:\n{}", summarize(&output, &replacements)))
+    }
+}
+
+/// Runs the child, killing it at the deadline. Returns whether it exited 0
+/// and everything it printed.
+fn run(mut cmd: Command, timeout: Duration) -> Result<(bool, String), String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot validate: cannot run Fluent Bit's --dry-run: {e}"))?;
+    let readers: Vec<_> = [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut r| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.by_ref().take(MAX_OUTPUT as u64).read_to_end(&mut buf);
+            // Drain the rest so the child never blocks on a full pipe.
+            let _ = std::io::copy(&mut r, &mut std::io::sink());
+            buf
+        })
+    })
+    .collect();
+
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "Fluent Bit's --dry-run did not finish within {}s and was stopped",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("cannot validate: waiting for --dry-run failed: {e}")),
+        }
+    };
+    let mut out = String::new();
+    for r in readers {
+        out.push_str(&String::from_utf8_lossy(&r.join().unwrap_or_default()));
+    }
+    if status.code().is_none() {
+        return Err(format!("Fluent Bit's --dry-run crashed ({status}):\n{}", summarize(&out, &[])));
+    }
+    Ok((status.success(), out))
+}
+
+/// The Fluent Bit binary we run in, when we run in one. A test binary or a
+/// C test host is not Fluent Bit and must be given one explicitly.
+pub fn discover_binary() -> Option<PathBuf> {
+    let exe = std::fs::read_link("/proc/self/exe").ok()?;
+    let name = file_name(&exe).to_ascii_lowercase();
+    (name.contains("fluent-bit") || name.contains("td-agent-bit")).then_some(exe)
+}
+
+/// The arguments of our own command line that change how the bootstrap
+/// reads (`-e`/`--plugin` loads this plugin, `-R`/`--parser` adds parsers),
+/// with relative paths made absolute for the child's other working folder.
+pub fn passthrough_args(args: &[String], cwd: &Path) -> Vec<String> {
+    let abs = |p: &str| {
+        let p = Path::new(p);
+        if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) }.display().to_string()
+    };
+    let mut out = Vec::new();
+    let mut it = args.iter().skip(1);
+    while let Some(a) = it.next() {
+        let (flag, value) = match a.as_str() {
+            "-e" | "--plugin" => ("-e", it.next().cloned()),
+            "-R" | "--parser" => ("-R", it.next().cloned()),
+            _ => {
+                if let Some(v) = a.strip_prefix("--plugin=") {
+                    ("-e", Some(v.to_string()))
+                } else if let Some(v) = a.strip_prefix("--parser=") {
+                    ("-R", Some(v.to_string()))
+                } else if let Some(v) = a.strip_prefix("-e").filter(|v| !v.is_empty() && !a.starts_with("--")) {
+                    ("-e", Some(v.to_string()))
+                } else if let Some(v) = a.strip_prefix("-R").filter(|v| !v.is_empty()) {
+                    ("-R", Some(v.to_string()))
+                } else {
+                    continue;
+                }
+            }
+        };
+        if let Some(v) = value {
+            out.push(flag.to_string());
+            out.push(abs(&v));
+        }
+    }
+    out
+}
+
+/// The bootstrap with every direct include of `managed` pointed at
+/// `staged`, or `None` when it has no such include.
+pub fn rewrite_bootstrap(
+    text: &str,
+    format: Format,
+    base: &Path,
+    cwd: &Path,
+    managed: &Path,
+    staged: &Path,
+) -> Option<String> {
+    let target = identity(managed);
+    let names_managed = |pattern: &str| {
+        let p = Path::new(pattern);
+        let tries: Vec<PathBuf> = if p.is_absolute() {
+            vec![p.to_path_buf()]
+        } else if format == Format::Classic {
+            // flb_cf_fluentbit.c: the working folder first, then the
+            // bootstrap's folder.
+            vec![cwd.join(p), base.join(p)]
+        } else {
+            vec![base.join(p)]
+        };
+        tries.iter().find(|t| t.exists()).or(tries.last()).is_some_and(|t| identity(t) == target)
+    };
+    let staged_s = staged.display().to_string();
+    let mut found = false;
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut in_includes = false;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\n', '\r']);
+        let eol = &line[body.len()..];
+        let replaced = match format {
+            Format::Classic => classic_include(body)
+                .filter(|p| names_managed(p))
+                .map(|_| format!("@INCLUDE {staged_s}")),
+            Format::Yaml => {
+                if !body.starts_with([' ', '\t', '#', '-']) && !body.trim().is_empty() {
+                    in_includes = body.trim_end().to_ascii_lowercase().starts_with("includes:");
+                }
+                if in_includes {
+                    yaml_include(body, &names_managed, &staged_s)
+                } else {
+                    None
+                }
+            }
+        };
+        match replaced {
+            Some(r) => {
+                found = true;
+                out.push_str(&r);
+                out.push_str(eol);
+            }
+            None => out.push_str(line),
+        }
+    }
+    found.then_some(out)
+}
+
+fn classic_include(line: &str) -> Option<&str> {
+    // flb_cf_fluentbit.c matches "@INCLUDE " case-insensitively in column 0.
+    let head = line.get(..9)?;
+    head.eq_ignore_ascii_case("@include ").then(|| line[9..].trim())
+}
+
+/// Rewrites one line of an `includes:` block: a `- item` line, or the
+/// `includes: [a, b]` line itself.
+fn yaml_include(line: &str, names_managed: &dyn Fn(&str) -> bool, staged: &str) -> Option<String> {
+    let quoted = format!("\"{}\"", staged.replace('\\', "\\\\").replace('"', "\\\""));
+    let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+    let trimmed = line.trim_start();
+    if let Some(item) = trimmed.strip_prefix("- ") {
+        let indent = &line[..line.len() - trimmed.len()];
+        let value = item.split(" #").next().unwrap_or(item);
+        return names_managed(&unquote(value)).then(|| format!("{indent}- {quoted}"));
+    }
+    let (head, rest) = line.split_once(':')?;
+    let list = rest.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let mut hit = false;
+    let items: Vec<String> = list
+        .split(',')
+        .map(|i| {
+            if names_managed(&unquote(i)) {
+                hit = true;
+                quoted.clone()
+            } else {
+                i.trim().to_string()
+            }
+        })
+        .collect();
+    hit.then(|| format!("{head}: [{}]", items.join(", ")))
+}
+
+/// A path's identity for comparison: the real path when it exists.
+fn identity(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Fluent Bit's error lines, without colours, timestamps or banner, with
+/// our temporary paths shown as the real ones.
+pub fn summarize(output: &str, replacements: &[(String, String)]) -> String {
+    let clean = strip_ansi(output);
+    let lines: Vec<String> = clean
+        .lines()
+        .map(|l| strip_timestamp(l.trim_end()).to_string())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    let wanted: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("[error]") || l.starts_with("[ warn]") || l.starts_with("[ help]"))
+        .collect();
+    let picked: Vec<&String> = if wanted.is_empty() {
+        // No tagged lines (a crash, an unexpected message): the tail is
+        // likelier to explain than the banner at the top.
+        lines.iter().rev().take(5).rev().collect()
+    } else {
+        wanted
+    };
+    let mut msg = picked.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n");
+    for (from, to) in replacements {
+        if !from.is_empty() {
+            msg = msg.replace(from.as_str(), to);
+        }
+    }
+    if msg.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        msg.truncate(cut);
+        msg.push_str("...");
+    }
+    msg
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\u{1b}' {
+            if it.peek() == Some(&'[') {
+                it.next();
+                // CSI: parameters and intermediates, then one final byte.
+                for n in it.by_ref() {
+                    if ('@'..='~').contains(&n) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `[2024/01/02 03:04:05.678] [error] x` -> `[error] x`.
+fn strip_timestamp(line: &str) -> &str {
+    let t = line.trim_start();
+    if t.starts_with('[') && t.as_bytes().get(5) == Some(&b'/') {
+        if let Some(end) = t.find("] ") {
+            return &t[end + 2..];
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_include_of_the_managed_file_is_pointed_at_the_candidate() {
+        let text = "[SERVICE]\n    Flush 1\n@INCLUDE managed.conf\n@include other.conf\n";
+        let out = rewrite_bootstrap(
+            text,
+            Format::Classic,
+            Path::new("/nonexistent/etc"),
+            Path::new("/nonexistent/cwd"),
+            Path::new("/nonexistent/etc/managed.conf"),
+            Path::new("/nonexistent/etc/.managed.conf.staging/managed.conf"),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "[SERVICE]\n    Flush 1\n@INCLUDE /nonexistent/etc/.managed.conf.staging/managed.conf\n@include other.conf\n"
+        );
+    }
+
+    #[test]
+    fn yaml_block_and_flow_includes_are_rewritten() {
+        let base = Path::new("/nonexistent/etc");
+        let managed = Path::new("/nonexistent/etc/managed.yaml");
+        let staged = Path::new("/s/managed.yaml");
+        let text = "service:\n  flush: 1\nincludes:\n  - other.yaml\n  - 'managed.yaml'  # remote\npipeline:\n  inputs:\n    - name: dummy\n";
+        let out = rewrite_bootstrap(text, Format::Yaml, base, base, managed, staged).unwrap();
+        assert!(out.contains("  - other.yaml\n  - \"/s/managed.yaml\"\npipeline:"), "{out}");
+        let flow = "includes: [other.yaml, managed.yaml]\n";
+        let out = rewrite_bootstrap(flow, Format::Yaml, base, base, managed, staged).unwrap();
+        assert_eq!(out, "includes: [other.yaml, \"/s/managed.yaml\"]\n");
+        // A `- managed.yaml` outside `includes:` is not an include.
+        let other = "pipeline:\n  inputs:\n  - managed.yaml\n";
+        assert_eq!(rewrite_bootstrap(other, Format::Yaml, base, base, managed, staged), None);
+    }
+
+    #[test]
+    fn no_direct_include_is_reported_as_none() {
+        let text = "@INCLUDE conf.d/*.conf\n";
+        let p = Path::new("/nonexistent");
+        assert_eq!(rewrite_bootstrap(text, Format::Classic, p, p, &p.join("managed.conf"), p), None);
+    }
+
+    #[test]
+    fn output_keeps_error_lines_without_noise() {
+        let out = "\u{1b}[1mFluent Bit v5.1.1\u{1b}[0m\n* Copyright\n\n[2026/11/25 17:27:24.929] [error] [config] error in /etc/.managed.conf.staging/managed.conf:1: bad header definition\n[2026/11/25 17:27:24] [error] configuration file contains errors, aborting.\n";
+        let msg = summarize(out, &[("/etc/.managed.conf.staging/managed.conf".into(), "/etc/managed.conf".into())]);
+        assert_eq!(
+            msg,
+            "[error] [config] error in /etc/managed.conf:1: bad header definition\n[error] configuration file contains errors, aborting."
+        );
+    }
+
+    #[test]
+    fn output_without_error_lines_keeps_its_tail() {
+        let msg = summarize("banner\na\nb\nc\nd\ne\nf\n", &[]);
+        assert_eq!(msg, "b\nc\nd\ne\nf");
+        assert!(summarize(&"[error] x".repeat(1000), &[]).len() <= MAX_MESSAGE + 3);
+    }
+
+    #[test]
+    fn plugin_arguments_pass_through_as_absolute_paths() {
+        let args: Vec<String> = ["fluent-bit", "-c", "f.conf", "-e", "lib/opamp.so", "--plugin=/abs/x.so", "-R", "p.conf", "-v"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            passthrough_args(&args, Path::new("/w")),
+            vec!["-e", "/w/lib/opamp.so", "-e", "/abs/x.so", "-R", "/w/p.conf"]
+        );
+    }
+
+    #[test]
+    fn a_child_that_hangs_is_killed_at_the_deadline() {
+        let mut cmd = Command::new("sleep");
+        cmd.arg("30");
+        let t0 = Instant::now();
+        let e = run(cmd, Duration::from_millis(200)).unwrap_err();
+        assert!(e.contains("did not finish"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(5));
+    }
+}
