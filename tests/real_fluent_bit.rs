@@ -335,3 +335,191 @@ fn bad_property_is_reported_and_fluent_bit_keeps_running() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+mod support;
+
+use fluent_bit_opamp::proto::{AgentToServer, ComponentHealth};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A loopback HTTP sink answering 200 to everything, until dropped.
+struct Sink {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Sink {
+    fn open(port: u16) -> Sink {
+        use std::io::Write;
+        let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        l.set_nonblocking(true).unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(120);
+            while !s.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < end {
+                match l.accept() {
+                    Ok((mut c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        c.set_read_timeout(Some(Duration::from_millis(200)))
+                            .unwrap();
+                        let mut buf = [0u8; 65536];
+                        let _ = c.read(&mut buf);
+                        let _ = c.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        );
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Sink { stop }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn health_tree(h: &ComponentHealth, name: &str, depth: usize, out: &mut String) {
+    out.push_str(&format!(
+        "{}{name}: healthy={} status={:?} last_error={:?}\n",
+        "  ".repeat(depth),
+        h.healthy,
+        h.status,
+        h.last_error
+    ));
+    for (k, c) in &h.component_health_map {
+        health_tree(c, k, depth + 1, out);
+    }
+}
+
+fn healths(server: &support::TestServer) -> Vec<ComponentHealth> {
+    server
+        .recorded()
+        .ws
+        .iter()
+        .flat_map(|c| c.messages())
+        .filter_map(|m: AgentToServer| m.health)
+        .collect()
+}
+
+fn output_health(h: &ComponentHealth) -> Option<bool> {
+    h.component_health_map
+        .get("output:http.0")
+        .map(|c| c.healthy)
+}
+
+#[test]
+fn output_to_closed_port_turns_unhealthy_then_healthy_and_reloads_report_no_false_alarm() {
+    for bin in binaries("output_to_closed_port_turns_unhealthy_then_healthy") {
+        let dir = tmpdir("health");
+        let server = support::TestServer::start();
+        let sink_port = free_port();
+        let http_port = free_port();
+        std::fs::write(
+            dir.join("plugins.conf"),
+            format!("[PLUGINS]\n    Path {}\n", plugin_path().display()),
+        )
+        .unwrap();
+        let conf = dir.join("fluent-bit.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[SERVICE]\n    Flush 1\n    Hot_Reload On\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port {http_port}\n    Plugins_File {}\n\n\
+                 [INPUT]\n    Name dummy\n    Rate 5\n\n\
+                 [INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n    Http_Server http://127.0.0.1:{http_port}\n    Health_Interval 1s\n\n\
+                 [OUTPUT]\n    Name http\n    Match *\n    Host 127.0.0.1\n    Port {sink_port}\n    Retry_Limit 1\n    http_Passwd hunter2\n    http_User u\n",
+                dir.join("plugins.conf").display(),
+                server.ws_url(),
+                dir.join("state").display()
+            ),
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
+        let unhealthy =
+            server.wait_until("output:http.0 unhealthy", Duration::from_secs(40), |_| {
+                healths(&server)
+                    .iter()
+                    .any(|h| output_health(h) == Some(false))
+            });
+        drop(unhealthy);
+        let bad = healths(&server)
+            .into_iter()
+            .find(|h| output_health(h) == Some(false))
+            .unwrap();
+        let mut tree = String::new();
+        health_tree(&bad, "agent", 0, &mut tree);
+        println!(
+            "SUMMARY {}: unhealthy after {:.1}s:\n{tree}",
+            version_of(&bin),
+            t0.elapsed().as_secs_f64()
+        );
+        assert!(!bad.component_health_map["output:http.0"]
+            .last_error
+            .is_empty());
+
+        let _sink = Sink::open(sink_port);
+        let t1 = Instant::now();
+        server.wait_until(
+            "output:http.0 healthy again",
+            Duration::from_secs(40),
+            |_| healths(&server).last().and_then(output_health) == Some(true),
+        );
+        let good = healths(&server).pop().unwrap();
+        let mut tree = String::new();
+        health_tree(&good, "agent", 0, &mut tree);
+        println!(
+            "SUMMARY {}: healthy {:.1}s after the port opened:\n{tree}",
+            version_of(&bin),
+            t1.elapsed().as_secs_f64()
+        );
+
+        // Reloads reset every counter; none of that may read as a failure.
+        let before = healths(&server).len();
+        for n in 2..=4u64 {
+            fb.signal("-HUP");
+            assert!(fb.wait_for(&format!("generation {n} attached"), Duration::from_secs(15)));
+        }
+        std::thread::sleep(Duration::from_secs(8));
+        let after: Vec<ComponentHealth> = healths(&server).into_iter().skip(before).collect();
+        for h in &after {
+            assert!(
+                h.healthy && output_health(h) != Some(false),
+                "false alarm after reload: {h:?}"
+            );
+        }
+        println!(
+            "SUMMARY {}: {} health reports across 3 reloads, all healthy",
+            version_of(&bin),
+            after.len()
+        );
+
+        // The effective config went out, with the password redacted.
+        let cfg_text: String = server
+            .recorded()
+            .ws
+            .iter()
+            .flat_map(|c| c.messages())
+            .filter_map(|m| m.effective_config)
+            .filter_map(|e| e.config_map)
+            .flat_map(|m| m.config_map.into_values())
+            .map(|f| String::from_utf8_lossy(&f.body).into_owned())
+            .collect();
+        assert!(
+            cfg_text.contains("Retry_Limit"),
+            "effective config reported"
+        );
+        assert!(!cfg_text.contains("hunter2"), "secret leaked: {cfg_text}");
+        fb.terminate();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -20,8 +20,8 @@ use crate::core::{
 };
 use crate::ffi::sys;
 use crate::proto::{ComponentHealth, RemoteConfigStatus, RemoteConfigStatuses};
-use crate::status::{Collector, CollectorConfig};
 use crate::state_dir::{self, StateDir};
+use crate::status::{Collector, CollectorConfig};
 use crate::transport::TransportError;
 use crate::{debug, error, info, logging, warn};
 
@@ -405,7 +405,8 @@ impl Runtime {
     /// Samples Fluent Bit's state and hands the core whatever changed.
     fn sample(&mut self) {
         let update = self.collector.sample(Instant::now());
-        self.next_sample = Instant::now() + self.settings.health_interval.max(Duration::from_secs(1));
+        self.next_sample =
+            Instant::now() + self.settings.health_interval.max(Duration::from_secs(1));
         if let Some(d) = update.description {
             self.client.set_agent_description(d);
         }
