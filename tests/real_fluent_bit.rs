@@ -305,34 +305,41 @@ fn command_line_e_loads_the_plugin() {
 #[test]
 fn bad_property_is_reported_and_fluent_bit_keeps_running() {
     for bin in binaries("bad_property_is_reported_and_fluent_bit_keeps_running") {
-        let dir = tmpdir("badprop");
-        let conf = classic(&dir, "    Heartbeat_Interval soon\n    Endpont typo\n");
-        let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
-        let want =
-            "property 'heartbeat_interval': expected a time such as 30, 30s, 5m or 1h, got 'soon'";
-        assert!(fb.wait_for(want, Duration::from_secs(10)), "{}", fb.all());
-        assert!(fb.wait_for("unknown property 'endpont'", Duration::from_secs(2)));
-        let before = fb.out.lock().unwrap().len();
-        std::thread::sleep(Duration::from_millis(2500));
-        assert!(
-            fb.out.lock().unwrap().len() > before,
-            "pipeline must keep running"
-        );
-        assert!(!fb.all().contains(STARTED));
-        let log: Vec<String> = fb
-            .all()
-            .lines()
-            .filter(|l| l.contains("opamp"))
-            .map(String::from)
-            .collect();
-        println!(
-            "SUMMARY {}: bad property -> inert plugin, pipeline running:\n{}",
-            version_of(&bin),
-            log.join("\n")
-        );
-        let took = fb.terminate();
-        assert!(took < Duration::from_secs(2));
-        let _ = std::fs::remove_dir_all(&dir);
+        // A usable endpoint: the client runs only to report the problem.
+        // An unusable one: no client at all. The pipeline runs either way.
+        for (extra, want, client) in [
+            (
+                "    Heartbeat_Interval soon\n    Endpont typo\n",
+                "property 'heartbeat_interval': expected a time such as 30, 30s, 5m or 1h, got 'soon'",
+                true,
+            ),
+            ("    Endpoint ftp://nope\n", "property 'endpoint':", false),
+        ] {
+            let dir = tmpdir("badprop");
+            let conf = classic(&dir, extra);
+            let mut fb = Fb::spawn(&bin, &["-c".into(), conf.display().to_string()]);
+            assert!(fb.wait_for(want, Duration::from_secs(10)), "{}", fb.all());
+            if client {
+                assert!(fb.wait_for("unknown property 'endpont'", Duration::from_secs(2)));
+                assert!(fb.wait_for("only reports this problem", Duration::from_secs(2)));
+            } else {
+                assert!(fb.wait_for("the OpAMP client is not running", Duration::from_secs(2)));
+            }
+            let before = fb.out.lock().unwrap().len();
+            std::thread::sleep(Duration::from_millis(2500));
+            assert!(fb.out.lock().unwrap().len() > before, "pipeline must keep running");
+            assert_eq!(fb.all().contains(STARTED), client);
+            let log: Vec<String> = fb
+                .all()
+                .lines()
+                .filter(|l| l.contains("[input:opamp]") && (l.contains("error") || l.contains("warn")))
+                .map(String::from)
+                .collect();
+            println!("SUMMARY {}: {}\n{}", version_of(&bin), want, log.join("\n"));
+            let took = fb.terminate();
+            assert!(took < Duration::from_secs(2));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
 }
 

@@ -714,9 +714,11 @@ impl Client {
             Cause::Reported(DisconnectKind::Network, hint) if stable => {
                 (hint.unwrap_or_default(), LogLevel::Info, "connection lost")
             }
+            // Debug: the driver already says why at warn, and not on every
+            // attempt of a long outage.
             Cause::Reported(DisconnectKind::Network, hint) => (
                 self.backoff.next_delay().max(hint.unwrap_or_default()),
-                LogLevel::Info,
+                LogLevel::Debug,
                 "connection failed",
             ),
             Cause::Reported(DisconnectKind::Throttled, hint) => (
