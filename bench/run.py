@@ -28,8 +28,8 @@ sys.path.insert(0, HERE)
 from harness import pb  # noqa: E402
 from harness.hosts import CLIENT_THREAD, Env, Host, large_pipeline, pad_config  # noqa: E402
 from harness.peers import CountingProxy, OpampServer  # noqa: E402
-from harness.procs import (CpuWindow, HarnessError, Proc, RssSampler, reset_hwm,  # noqa: E402
-                           rss_kib, stat_cpu_s, status)
+from harness.procs import (CpuWindow, HarnessError, Proc, RssSampler, mapping_rss,  # noqa: E402
+                           reset_hwm, rss_kib, smaps_rollup, stat_cpu_s, status)
 
 MIB = 1024.0  # KiB per MiB
 
@@ -227,11 +227,13 @@ def phase_idle(env, args, R):
     load0 = loadavg()
     windows = {}
     counts0 = {}
+    wire0 = {}
     for hb, g in groups.items():
         for k, s in g["subjects"].items():
             windows[(hb, k)] = CpuWindow(s["pid"], s.get("comm")).start()
             if "rec" in s:
                 counts0[(hb, k)] = s["rec"].next_index()
+                wire0[(hb, k)] = s["rec"].snapshot()[1]
     sampler = RssSampler({"%d/%s" % (hb, k): s["pid"] for hb, g in groups.items()
                           for k, s in g["subjects"].items()}, period=1.0).start()
     t0 = time.monotonic()
@@ -245,8 +247,14 @@ def phase_idle(env, args, R):
             cpu[(hb, k)] = windows[(hb, k)].stop()
             cpu[(hb, k)]["final_rss_kib"] = rss_kib(s["pid"])
             cpu[(hb, k)]["status"] = status(s["pid"])
+            if "host" in s:
+                cpu[(hb, k)]["smaps"] = smaps_rollup(s["pid"])
+                cpu[(hb, k)]["plugin_so_rss_kib"] = mapping_rss(s["pid"], os.path.basename(env.plugin))
             if "rec" in s:
                 cpu[(hb, k)]["messages"] = s["rec"].next_index() - counts0[(hb, k)]
+                tot = s["rec"].snapshot()[1]
+                cpu[(hb, k)]["wire_in"] = tot["wire_in"] - wire0[(hb, k)]["wire_in"]
+                cpu[(hb, k)]["wire_out"] = tot["wire_out"] - wire0[(hb, k)]["wire_out"]
     samples = sampler.stop()
     R.phases["idle"] = {"load_before": load0, "load_after": loadavg()}
 
@@ -279,11 +287,38 @@ def phase_idle(env, args, R):
                   target="<= 1.5 MiB", verdict=verdict(added <= 1.5),
                   note="host with plugin %.2f MiB vs %.2f MiB without; median of the window's last half"
                        % (rss[k]["median_last_half_kib"] / MIB, base / MIB))
+        seps = {k: rss[k]["median_last_half_kib"] for k in ("node", "python") if k in rss}
+        if seps:
+            lightest = min(seps, key=seps.get)
+            for k in ("plugin-ws", "plugin-http"):
+                added = rss[k]["median_last_half_kib"] - base
+                R.add("memory", subject_names[k], "RSS added vs lightest separate client (%s), %s" % (
+                    lightest, label), added / seps[lightest] * 100, "%",
+                    note="%.2f MiB added vs %.2f MiB for the whole %s process" % (
+                        added / MIB, seps[lightest] / MIB, lightest))
+        # Where the added memory is: anonymous (heap, stacks) vs file-backed
+        # (the plugin's own code pages, clean and shared with the page cache).
+        base_anon = (cpu[(hb, "base-a")]["smaps"]["Anonymous"] + cpu[(hb, "base-b")]["smaps"]["Anonymous"]) / 2
+        base_file = (cpu[(hb, "base-a")]["smaps"]["Rss"] - cpu[(hb, "base-a")]["smaps"]["Anonymous"]
+                     + cpu[(hb, "base-b")]["smaps"]["Rss"] - cpu[(hb, "base-b")]["smaps"]["Anonymous"]) / 2
+        for k in ("plugin-ws", "plugin-http"):
+            sm = cpu[(hb, k)]["smaps"]
+            so = cpu[(hb, k)]["plugin_so_rss_kib"]
+            R.add("memory", subject_names[k], "  of which anonymous, %s" % label,
+                  (sm["Anonymous"] - base_anon) / MIB, "MiB", note="smaps_rollup Anonymous, host with minus without")
+            R.add("memory", subject_names[k], "  of which file-backed, %s" % label,
+                  (sm["Rss"] - sm["Anonymous"] - base_file) / MIB, "MiB",
+                  note="the plugin .so mapped %.2f MiB resident (%s); clean pages, reclaimable" % (
+                      sum(so.values()) / MIB, ", ".join("%s %d KiB" % kv for kv in sorted(so.items()))))
         for k in ("node", "python"):
             if k in rss:
                 R.add("memory", subject_names[k], "RSS, %s" % label, rss[k]["median_last_half_kib"] / MIB, "MiB",
-                      note="whole separate process, %.0f s connected" % (args.warmup + win))
+                      note="whole separate process, %.0f s connected; final %.1f MiB%s" % (
+                          args.warmup + win, rss[k]["final_kib"] / MIB,
+                          "; reports a 0.5 KB effective config" if k == "python" else
+                          "; this client cannot report an effective config"))
         # CPU
+        plugin_cpu = {}
         base_cpu = (cpu[(hb, "base-a")]["process_cpu_s_ticks"] + cpu[(hb, "base-b")]["process_cpu_s_ticks"]) / 2
         for k in ("plugin-ws", "plugin-http"):
             c = cpu[(hb, k)]
@@ -301,16 +336,40 @@ def phase_idle(env, args, R):
                         c["window_s"], c.get("messages", 0), delta_ms,
                         abs(cpu[(hb, "base-a")]["process_cpu_s_ticks"] - cpu[(hb, "base-b")]["process_cpu_s_ticks"])
                         / c["window_s"] * 60000))
-            R.add("idle cpu", subject_names[k], "CPU, %s" % label, per_min_ms, "ms/min", note=note)
-            R.add("idle cpu", subject_names[k], "CPU per hour, %s" % label, per_hour_s, "s/hour",
-                  target=tgt, verdict=verdict(ok))
+            if hb == 1:
+                R.add("idle cpu", subject_names[k], "CPU, %s" % label, per_min_ms, "ms/min",
+                      target=tgt, verdict=verdict(ok), note=note + "; per hour %.2f s" % per_hour_s)
+            else:
+                R.add("idle cpu", subject_names[k], "CPU, %s" % label, per_hour_s, "s/hour",
+                      target=tgt, verdict=verdict(ok), note=note + "; %.2f ms/min" % per_min_ms)
+            plugin_cpu[(hb, k)] = per_min_ms
+        sep_cpu = {}
         for k in ("node", "python"):
             if (hb, k) in cpu:
                 c = cpu[(hb, k)]
-                R.add("idle cpu", subject_names[k], "CPU, %s" % label,
-                      c["process_cpu_s_ticks"] / c["window_s"] * 60 * 1000, "ms/min",
-                      note="whole process, /proc stat ticks, %.0f s window, %d requests; per hour %.2f s"
-                           % (c["window_s"], c.get("messages", 0), c["process_cpu_s_ticks"] / c["window_s"] * 3600))
+                per_min = c["process_cpu_s_ticks"] / c["window_s"] * 60 * 1000
+                sep_cpu[k] = per_min
+                R.add("idle cpu", subject_names[k], "CPU, %s" % label, per_min, "ms/min",
+                      note="whole process, /proc stat ticks (10 ms), %.0f s window, %d requests; per hour %.2f s; "
+                           "schedstat sum of live threads %.1f ms/min"
+                           % (c["window_s"], c.get("messages", 0), c["process_cpu_s_ticks"] / c["window_s"] * 3600,
+                              c["process_cpu_s_ns"] / c["window_s"] * 60000))
+        if sep_cpu:
+            lightest = min(sep_cpu, key=sep_cpu.get)
+            for k in ("plugin-ws", "plugin-http"):
+                R.add("idle cpu", subject_names[k], "CPU vs lightest separate client (%s), %s" % (lightest, label),
+                      plugin_cpu[(hb, k)] / sep_cpu[lightest] * 100 if sep_cpu[lightest] else None, "%",
+                      note="%.1f vs %.1f ms/min" % (plugin_cpu[(hb, k)], sep_cpu[lightest]))
+        # wire volume over the window, both directions
+        for k in ("plugin-ws", "plugin-http", "node", "python"):
+            c = cpu.get((hb, k))
+            if c and "wire_in" in c:
+                per_hour = (c["wire_in"] + c["wire_out"]) / c["window_s"] * 3600 / 1024
+                R.add("wire", subject_names[k], "bytes per hour on the wire, %s" % label, per_hour, "KiB/h",
+                      note="agent->server %d B, server->agent %d B in %.0f s (%s; WebSocket excludes the "
+                           "handshake, HTTP includes headers)" % (c["wire_in"], c["wire_out"], c["window_s"],
+                                                                 "own loopback server" if k == "plugin-ws"
+                                                                 else "counting proxy to mockopampserver"))
         # wire per heartbeat as seen by the common server's proxies (HTTP)
         for k in ("plugin-http", "node", "python"):
             s = g["subjects"].get(k)
@@ -705,6 +764,8 @@ def phase_churn(env, args, R):
         R.add("reload churn", subj, "RSS after 10 / after %d reloads" % n, d["rss_n"] / MIB, "MiB",
               note="after 10: %.2f MiB, growth %.2f MiB; start %.2f MiB; reload median %.0f ms" % (
                   d["rss_10"] / MIB, growth[k], d["rss_start"] / MIB, median(d["reload_s"]) * 1000))
+    R.add("reload churn", "plugin", "connections to the server during %d reloads" % n, srv.connections_seen,
+          "connections", note="1 means the connection survived every reload")
     excess = growth["with"] - growth["without"]
     tol = 0.25
     R.add("reload churn", "plugin", "growth beyond the host's own (reload 10 -> %d)" % n, excess, "MiB",
@@ -868,6 +929,12 @@ def main():
         json.dump(doc, f, indent=1, default=lambda o: o.hex() if isinstance(o, bytes) else str(o))
     with open(os.path.join(results, "latest.txt"), "w") as f:
         print_table(R, f)
+    print("\nTargets (issue 6):")
+    for r in R.rows:
+        if r["target"]:
+            print("  %-13s %-44s %-28s %-16s %s" % (
+                r["verdict"], r["subject"][:44], r["metric"][:28],
+                ("%s %s" % (fmt(r["value"]), r["unit"])) if r["available"] else "-", r["target"]))
     print("\nJSON: %s (%.0f s)" % (out, meta["seconds"]))
     try:
         import shutil

@@ -4,6 +4,8 @@
 #   bench/run.sh            full run: prints a table, writes bench-results/latest.json
 #   bench/run.sh --smoke    CI smoke run: short windows, C host only, < 3 minutes;
 #                           checks the suite works, not the numbers
+#   bench/run.sh --profile  profiles behind the targets not met (perf, strace,
+#                           smaps, valgrind massif) into bench-results/profiles/
 #
 # With FLUENT_BIT_BIN set (first path if several), the plugin is measured in
 # that real Fluent Bit; otherwise in the C host tests/host/proxy_host.c.
@@ -38,7 +40,12 @@ if [ ! -x bench/.venv/bin/python ]; then
 fi
 bench/.venv/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 
-exec python3 bench/run.py \
+script=bench/run.py
+if [ "${1:-}" = "--profile" ]; then
+    shift
+    script=bench/profile.py
+fi
+exec python3 "$script" \
     --plugin target/release/libfluent_bit_opamp.so \
     --null-plugin "$out/null_plugin.so" \
     --proxy-host "$out/proxy_host" \

@@ -34,7 +34,10 @@ fn description() -> AgentDescription {
     AgentDescription {
         identifying_attributes: vec![
             kv("service.name", "io.fluentbit.fluent-bit"),
-            kv("service.instance.id", "0192f7a4-5c1e-7d3a-9b2f-1c2d3e4f5a6b"),
+            kv(
+                "service.instance.id",
+                "0192f7a4-5c1e-7d3a-9b2f-1c2d3e4f5a6b",
+            ),
             kv("service.version", "5.1.1"),
         ],
         non_identifying_attributes: vec![
@@ -59,9 +62,8 @@ fn health(healthy: bool) -> ComponentHealth {
 
 /// A classic config of about `size` bytes.
 fn effective_config(size: usize) -> EffectiveConfig {
-    let mut body = String::from(
-        "[SERVICE]\n    Flush 1\n    Hot_Reload On\n\n[INPUT]\n    Name dummy\n\n",
-    );
+    let mut body =
+        String::from("[SERVICE]\n    Flush 1\n    Hot_Reload On\n\n[INPUT]\n    Name dummy\n\n");
     let mut i = 0;
     while body.len() < size {
         body.push_str(&format!(
@@ -259,9 +261,16 @@ fn main() {
     );
     for r in &out {
         println!(
-            "{:<34} {:>12.0} {:>12.0} {:>12} {:>8}",
-            r.name, r.ns_per_iter, r.min_ns, r.iters, r.bytes
+            "{:<34} {:>12} {:>12} {:>12} {:>8}",
+            r.name,
+            ns(r.ns_per_iter),
+            ns(r.min_ns),
+            r.iters,
+            r.bytes
         );
+    }
+    if !bench {
+        println!("(checked each case once; `cargo bench --bench core_paths` measures)");
     }
     if let Some(path) = json {
         let items: Vec<String> = out
@@ -279,6 +288,14 @@ fn main() {
             .collect();
         std::fs::write(path, format!("[{}]\n", items.join(",")))
             .expect("write the micro-benchmark JSON");
+    }
+}
+
+fn ns(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.0}")
+    } else {
+        "-".into()
     }
 }
 

@@ -239,7 +239,11 @@ pub fn on_unregister(def: RegId) {
         }
         UnregisterOutcome::Aborted { generation } => {
             // The process is about to exit after a reload failed in init:
-            // whatever must survive (the apply state) is written now.
+            // the last-known-good config goes back now, on this thread, so
+            // the next start runs it whatever happens to the agent thread.
+            if let Some(line) = crate::remote::on_process_abort() {
+                warn!("{line}");
+            }
             send(Control::Aborted { generation });
             begin_shutdown();
             finish_shutdown();

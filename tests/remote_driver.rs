@@ -61,9 +61,18 @@ impl Env {
         fs::create_dir_all(dir.join("etc/managed.d")).unwrap();
         fs::create_dir_all(dir.join("state")).unwrap();
         fs::write(dir.join("etc/managed.conf"), OLD_MAIN).unwrap();
-        fs::write(dir.join("etc/managed.d/old.conf"), "[OUTPUT]\n    Name null\n").unwrap();
+        fs::write(
+            dir.join("etc/managed.d/old.conf"),
+            "[OUTPUT]\n    Name null\n",
+        )
+        .unwrap();
         let layout = Layout::new(&dir.join("etc/managed.conf"), &dir.join("state"));
-        Env { dir, layout, calls: Arc::new(Mutex::new(Calls::default())), t0: Instant::now() }
+        Env {
+            dir,
+            layout,
+            calls: Arc::new(Mutex::new(Calls::default())),
+            t0: Instant::now(),
+        }
     }
 
     fn options(&self, gate: u64) -> Options {
@@ -73,17 +82,24 @@ impl Env {
                 format: Format::Classic,
                 main_name: "managed.conf".into(),
                 folder: self.layout.folder.clone(),
-                plugins: PluginPolicy::Deny(DEFAULT_DENY_PLUGINS.split(',').map(String::from).collect()),
+                plugins: PluginPolicy::Deny(
+                    DEFAULT_DENY_PLUGINS.split(',').map(String::from).collect(),
+                ),
                 max_size: 1 << 20,
             },
-            timing: Timing { confirm_timeout: Duration::from_secs(10), max_signals: 3, health_gate: Duration::from_secs(gate) },
+            timing: Timing {
+                confirm_timeout: Duration::from_secs(10),
+                max_signals: 3,
+                health_gate: Duration::from_secs(gate),
+            },
             layout: Some(self.layout.clone()),
         }
     }
 
     /// A driver as a fresh process would make it, already past PreRun.
     fn driver(&self, gate: u64) -> RemoteConfig {
-        let mut rc = RemoteConfig::with_host(self.options(gate), Box::new(FakeHost(self.calls.clone())));
+        let mut rc =
+            RemoteConfig::with_host(self.options(gate), Box::new(FakeHost(self.calls.clone())));
         rc.on_pre_run(self.t0, 1, true);
         rc
     }
@@ -137,14 +153,23 @@ fn offer(hash: &str, files: &[(&str, &str)]) -> AgentRemoteConfig {
     for (k, body) in files {
         map.config_map.insert(
             k.to_string(),
-            AgentConfigFile { body: body.as_bytes().to_vec(), content_type: String::new() },
+            AgentConfigFile {
+                body: body.as_bytes().to_vec(),
+                content_type: String::new(),
+            },
         );
     }
-    AgentRemoteConfig { config: Some(map), config_hash: hash.as_bytes().to_vec() }
+    AgentRemoteConfig {
+        config: Some(map),
+        config_hash: hash.as_bytes().to_vec(),
+    }
 }
 
 fn good(hash: &str) -> AgentRemoteConfig {
-    offer(hash, &[("", GOOD), ("out.conf", "[OUTPUT]\n    Name stdout\n")])
+    offer(
+        hash,
+        &[("", GOOD), ("out.conf", "[OUTPUT]\n    Name stdout\n")],
+    )
 }
 
 fn kind(s: &RemoteConfigStatus) -> RemoteConfigStatuses {
@@ -158,8 +183,14 @@ fn a_good_config_is_written_reloaded_confirmed_and_persisted() {
     let st = rc.on_offer(env.at(1), &good("h1")).unwrap();
     assert_eq!(kind(&st), RemoteConfigStatuses::Applying);
     assert_eq!(env.signals(), 1);
-    assert_eq!(env.calls.lock().unwrap().staged_seen.as_deref(), Some(GOOD.as_bytes()));
-    assert!(!env.layout.staging.exists(), "staging is cleared after the dry run");
+    assert_eq!(
+        env.calls.lock().unwrap().staged_seen.as_deref(),
+        Some(GOOD.as_bytes())
+    );
+    assert!(
+        !env.layout.staging.exists(),
+        "staging is cleared after the dry run"
+    );
     assert_eq!(env.main(), GOOD);
     assert_eq!(env.folder(), vec!["out.conf"]);
 
@@ -169,12 +200,19 @@ fn a_good_config_is_written_reloaded_confirmed_and_persisted() {
     assert_eq!(st.last_remote_config_hash, b"h1");
     let rec = record::load(&env.layout.state).unwrap();
     assert!(rec.applied && rec.hash == b"h1");
-    assert_eq!(fs::read_dir(&env.layout.state).unwrap().count(), 1, "only the record is left");
+    assert_eq!(
+        fs::read_dir(&env.layout.state).unwrap().count(),
+        1,
+        "only the record is left"
+    );
 
     // A restart reports it and recognises the same offer without a reload.
     drop(rc);
     let mut rc = env.driver(0);
-    assert_eq!(kind(&rc.startup_status().unwrap()), RemoteConfigStatuses::Applied);
+    assert_eq!(
+        kind(&rc.startup_status().unwrap()),
+        RemoteConfigStatuses::Applied
+    );
     let st = rc.on_offer(env.at(3), &good("h1")).unwrap();
     assert_eq!(kind(&st), RemoteConfigStatuses::Applied);
     assert_eq!(env.signals(), 1);
@@ -183,14 +221,26 @@ fn a_good_config_is_written_reloaded_confirmed_and_persisted() {
 #[test]
 fn a_denied_plugin_writes_nothing_at_all() {
     for (name, body) in [
-        ("classic", "[INPUT]\n    Name exec\n    Command touch /tmp/pwned\n"),
-        ("lua", "[FILTER]\n    Name lua\n    Match *\n    code function f() os.execute('id') end\n"),
+        (
+            "classic",
+            "[INPUT]\n    Name exec\n    Command touch /tmp/pwned\n",
+        ),
+        (
+            "lua",
+            "[FILTER]\n    Name lua\n    Match *\n    code function f() os.execute('id') end\n",
+        ),
     ] {
         let env = Env::new(&format!("deny-{name}"));
         let mut rc = env.driver(0);
-        let st = rc.on_offer(env.at(1), &offer("bad", &[("", body)])).unwrap();
+        let st = rc
+            .on_offer(env.at(1), &offer("bad", &[("", body)]))
+            .unwrap();
         assert_eq!(kind(&st), RemoteConfigStatuses::Failed);
-        assert!(st.error_message.contains("deny_plugins"), "{}", st.error_message);
+        assert!(
+            st.error_message.contains("deny_plugins"),
+            "{}",
+            st.error_message
+        );
         assert!(env.is_old());
         assert!(!env.layout.staging.exists());
         let c = env.calls.lock().unwrap();
@@ -203,7 +253,13 @@ fn a_format_mismatch_writes_nothing() {
     let env = Env::new("format");
     let mut rc = env.driver(0);
     let mut o = offer("y", &[("", "pipeline:\n  inputs:\n    - name: dummy\n")]);
-    o.config.as_mut().unwrap().config_map.get_mut("").unwrap().content_type = "text/yaml".into();
+    o.config
+        .as_mut()
+        .unwrap()
+        .config_map
+        .get_mut("")
+        .unwrap()
+        .content_type = "text/yaml".into();
     let st = rc.on_offer(env.at(1), &o).unwrap();
     assert!(st.error_message.contains("format"), "{}", st.error_message);
     assert!(env.is_old());
@@ -212,7 +268,8 @@ fn a_format_mismatch_writes_nothing() {
 #[test]
 fn a_dry_run_failure_reports_its_text_and_leaves_live_files_alone() {
     let env = Env::new("dryrun");
-    env.calls.lock().unwrap().dry_run_error = Some("Fluent Bit's --dry-run rejected the config:\n[error] unknown plugin 'nosuch'".into());
+    env.calls.lock().unwrap().dry_run_error =
+        Some("Fluent Bit's --dry-run rejected the config:\n[error] unknown plugin 'nosuch'".into());
     let mut rc = env.driver(0);
     let st = rc.on_offer(env.at(1), &good("h")).unwrap();
     assert_eq!(kind(&st), RemoteConfigStatuses::Failed);
@@ -244,7 +301,11 @@ fn halted_reload_puts_the_old_files_back() {
     let st = rc.poll_status().unwrap();
     assert_eq!(st.error_message, apply::HALTED);
     assert!(!env.layout.state.join("remote_config.pending").exists());
-    assert_eq!(env.signals(), 1, "no reload needed: the old pipeline never stopped");
+    assert_eq!(
+        env.signals(),
+        1,
+        "no reload needed: the old pipeline never stopped"
+    );
 }
 
 #[test]
@@ -296,9 +357,17 @@ fn health_gate_failure_rolls_back_and_reloads() {
     assert!(!env.is_old());
     rc.on_tick(env.at(8), Some(false));
     assert!(env.is_old());
-    assert_eq!(env.signals(), 2, "a second reload brings the old pipeline back");
+    assert_eq!(
+        env.signals(),
+        2,
+        "a second reload brings the old pipeline back"
+    );
     let st = rc.poll_status().unwrap();
-    assert!(st.error_message.contains("health gate"), "{}", st.error_message);
+    assert!(
+        st.error_message.contains("health gate"),
+        "{}",
+        st.error_message
+    );
     assert!(!record::load(&env.layout.state).unwrap().applied);
 }
 
@@ -322,11 +391,26 @@ fn a_key_escaping_through_an_operator_symlink_writes_nothing_outside() {
     fs::create_dir_all(&outside).unwrap();
     std::os::unix::fs::symlink(&outside, env.layout.folder.join("esc")).unwrap();
     let mut rc = env.driver(0);
-    let st = rc.on_offer(env.at(1), &offer("s", &[("", OLD_MAIN), ("esc/pwn.conf", "x")])).unwrap();
+    let st = rc
+        .on_offer(
+            env.at(1),
+            &offer("s", &[("", OLD_MAIN), ("esc/pwn.conf", "x")]),
+        )
+        .unwrap();
     assert_eq!(kind(&st), RemoteConfigStatuses::Failed);
-    assert!(st.error_message.contains("not a real folder"), "{}", st.error_message);
-    assert!(fs::read_dir(&outside).unwrap().next().is_none(), "nothing written through the link");
-    assert!(fs::symlink_metadata(env.layout.folder.join("esc")).unwrap().file_type().is_symlink());
+    assert!(
+        st.error_message.contains("not a real folder"),
+        "{}",
+        st.error_message
+    );
+    assert!(
+        fs::read_dir(&outside).unwrap().next().is_none(),
+        "nothing written through the link"
+    );
+    assert!(fs::symlink_metadata(env.layout.folder.join("esc"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_eq!(env.signals(), 0);
 }
 
@@ -334,10 +418,29 @@ fn a_key_escaping_through_an_operator_symlink_writes_nothing_outside() {
 fn path_escapes_are_refused_by_policy() {
     let env = Env::new("escapes");
     let mut rc = env.driver(0);
-    for (i, key) in ["/etc/cron.d/x", "../x.conf", "a/../../x", "nul\0x", "a\\..\\x", ".hidden"].iter().enumerate() {
-        let st = rc.on_offer(env.at(i as u64), &offer(&format!("e{i}"), &[("", OLD_MAIN), (key, "x")])).unwrap();
+    for (i, key) in [
+        "/etc/cron.d/x",
+        "../x.conf",
+        "a/../../x",
+        "nul\0x",
+        "a\\..\\x",
+        ".hidden",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let st = rc
+            .on_offer(
+                env.at(i as u64),
+                &offer(&format!("e{i}"), &[("", OLD_MAIN), (key, "x")]),
+            )
+            .unwrap();
         assert_eq!(kind(&st), RemoteConfigStatuses::Failed, "{key:?}");
-        assert!(st.error_message.contains("config key"), "{key:?}: {}", st.error_message);
+        assert!(
+            st.error_message.contains("config key"),
+            "{key:?}: {}",
+            st.error_message
+        );
     }
     assert!(env.is_old());
     assert!(!env.dir.join("x.conf").exists() && !env.dir.join("etc/x.conf").exists());
@@ -348,8 +451,13 @@ fn two_offers_never_interleave_reloads() {
     let env = Env::new("two");
     let mut rc = env.driver(0);
     rc.on_offer(env.at(1), &good("a"));
-    let st = rc.on_offer(env.at(1), &offer("b", &[("", "[INPUT]\n    Name mem\n")])).unwrap();
-    assert_eq!((st.last_remote_config_hash.as_slice(), kind(&st)), (&b"b"[..], RemoteConfigStatuses::Applying));
+    let st = rc
+        .on_offer(env.at(1), &offer("b", &[("", "[INPUT]\n    Name mem\n")]))
+        .unwrap();
+    assert_eq!(
+        (st.last_remote_config_hash.as_slice(), kind(&st)),
+        (&b"b"[..], RemoteConfigStatuses::Applying)
+    );
     assert_eq!(env.signals(), 1);
     assert_eq!(env.main(), GOOD, "b waits until a's reload is confirmed");
     rc.on_pre_run(env.at(2), 2, true);
@@ -357,7 +465,10 @@ fn two_offers_never_interleave_reloads() {
     assert_eq!(env.main(), "[INPUT]\n    Name mem\n");
     rc.on_pre_run(env.at(3), 3, true);
     let st = rc.status().unwrap();
-    assert_eq!((st.last_remote_config_hash.as_slice(), kind(&st)), (&b"b"[..], RemoteConfigStatuses::Applied));
+    assert_eq!(
+        (st.last_remote_config_hash.as_slice(), kind(&st)),
+        (&b"b"[..], RemoteConfigStatuses::Applied)
+    );
 }
 
 #[test]
@@ -380,7 +491,11 @@ fn remote_config_off_answers_failed_and_touches_nothing() {
     let mut rc = RemoteConfig::with_host(opts, Box::new(FakeHost(env.calls.clone())));
     rc.on_pre_run(env.at(0), 1, true);
     let st = rc.on_offer(env.at(1), &good("h")).unwrap();
-    assert!(st.error_message.contains("remote_config"), "{}", st.error_message);
+    assert!(
+        st.error_message.contains("remote_config"),
+        "{}",
+        st.error_message
+    );
     assert!(env.is_old());
 }
 
@@ -397,6 +512,13 @@ fn an_interrupted_apply_is_rolled_back_at_the_next_start() {
     assert!(env.is_old());
     let st = rc.startup_status().unwrap();
     assert_eq!(st.error_message, INTERRUPTED);
-    assert_eq!(record::load(&env.layout.state).unwrap().blocked, vec![b"crash".to_vec()]);
-    assert_eq!(env.signals(), 2, "the restored files are reloaded once Fluent Bit runs");
+    assert_eq!(
+        record::load(&env.layout.state).unwrap().blocked,
+        vec![b"crash".to_vec()]
+    );
+    assert_eq!(
+        env.signals(),
+        2,
+        "the restored files are reloaded once Fluent Bit runs"
+    );
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fluent_bit_opamp::config::properties::PluginPolicy;
-use fluent_bit_opamp::proto::{AgentConfigFile, AgentConfigMap, AgentRemoteConfig, RemoteConfigStatuses};
+use fluent_bit_opamp::proto::{
+    AgentConfigFile, AgentConfigMap, AgentRemoteConfig, RemoteConfigStatuses,
+};
 use fluent_bit_opamp::remote::apply::{self, Action, Machine, RestartOutcome, Resume, Timing};
 use fluent_bit_opamp::remote::policy::{Format, Policy, DEFAULT_DENY_PLUGINS};
 
@@ -32,9 +34,15 @@ fn offer(hash: &str, body: &str) -> AgentRemoteConfig {
     let mut map = AgentConfigMap::default();
     map.config_map.insert(
         String::new(),
-        AgentConfigFile { body: body.as_bytes().to_vec(), content_type: String::new() },
+        AgentConfigFile {
+            body: body.as_bytes().to_vec(),
+            content_type: String::new(),
+        },
     );
-    AgentRemoteConfig { config: Some(map), config_hash: hash.as_bytes().to_vec() }
+    AgentRemoteConfig {
+        config: Some(map),
+        config_hash: hash.as_bytes().to_vec(),
+    }
 }
 
 const GOOD: &str = "[INPUT]\n    Name dummy\n";
@@ -53,7 +61,12 @@ impl Sim {
     }
 
     fn resume(gate: u64, r: Resume) -> Sim {
-        Sim { m: Machine::new(policy(), timing(gate), r), t0: Instant::now(), actions: vec![], fail: vec![] }
+        Sim {
+            m: Machine::new(policy(), timing(gate), r),
+            t0: Instant::now(),
+            actions: vec![],
+            fail: vec![],
+        }
     }
 
     fn at(&self, secs: u64) -> Instant {
@@ -135,7 +148,10 @@ fn good_config_goes_through_every_step_to_applied() {
     assert_eq!(s.m.next_deadline(), Some(s.at(11)));
     s.pre_run(2, 2, true);
     assert_eq!(s.take(), vec!["commit", "persist h1 applied"]);
-    assert_eq!(s.status(), ("h1".into(), RemoteConfigStatuses::Applied, String::new()));
+    assert_eq!(
+        s.status(),
+        ("h1".into(), RemoteConfigStatuses::Applied, String::new())
+    );
     assert_eq!(s.m.applied_hash(), Some(&b"h1"[..]));
     assert!(!s.m.is_busy());
 }
@@ -181,7 +197,10 @@ fn hot_reload_off_fails_and_says_how_to_turn_it_on() {
     s.offer(1, "h", GOOD);
     assert_eq!(s.take(), vec!["persist h failed"]);
     let e = s.status().2;
-    assert!(e.contains("Hot_Reload On") && e.contains("hot_reload: on"), "{e}");
+    assert!(
+        e.contains("Hot_Reload On") && e.contains("hot_reload: on"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -197,7 +216,10 @@ fn an_offer_before_the_first_pre_run_waits_for_it() {
 #[test]
 fn a_dry_run_failure_reports_fluent_bits_text_and_changes_nothing() {
     let mut s = started(0);
-    s.fail.push(("dry_run", "[error] section 'nosuch' tried to instance a plugin name that doesn't exist".into()));
+    s.fail.push((
+        "dry_run",
+        "[error] section 'nosuch' tried to instance a plugin name that doesn't exist".into(),
+    ));
     s.offer(1, "h", GOOD);
     assert_eq!(s.take(), vec!["stage", "dry_run", "persist h failed"]);
     assert!(s.status().2.contains("nosuch"));
@@ -216,9 +238,15 @@ fn a_staging_failure_fails_without_touching_live_files() {
 #[test]
 fn a_swap_failure_restores_the_last_known_good() {
     let mut s = started(0);
-    s.fail.push(("swap", "escapes the managed folder through a symlink".into()));
+    s.fail.push((
+        "swap",
+        "escapes the managed folder through a symlink".into(),
+    ));
     s.offer(1, "h", GOOD);
-    assert_eq!(s.take(), vec!["stage", "dry_run", "swap h", "restore", "persist h failed"]);
+    assert_eq!(
+        s.take(),
+        vec!["stage", "dry_run", "swap h", "restore", "persist h failed"]
+    );
     assert!(s.status().2.contains("symlink"));
 }
 
@@ -249,7 +277,10 @@ fn silence_after_the_signal_re_signals_up_to_the_limit_then_rolls_back() {
     assert_eq!(s.signals(), 3, "never more than max_signals");
     assert_eq!(s.take().last().unwrap(), "persist h failed");
     let e = s.status().2;
-    assert!(e.contains("bad header definition") && e.contains("3 reload signals"), "{e}");
+    assert!(
+        e.contains("bad header definition") && e.contains("3 reload signals"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -318,7 +349,10 @@ fn a_commit_failure_rolls_back_rather_than_lie() {
     s.offer(1, "h", GOOD);
     s.pre_run(2, 2, true);
     let a = s.take();
-    assert_eq!(a[a.len() - 4..], ["commit", "restore", "persist h failed", "signal"]);
+    assert_eq!(
+        a[a.len() - 4..],
+        ["commit", "restore", "persist h failed", "signal"]
+    );
     assert_eq!(s.status().1, RemoteConfigStatuses::Failed);
 }
 
@@ -330,7 +364,14 @@ fn aborted_reports_failed_and_does_nothing_more() {
     s.m.aborted();
     s.drive(2);
     assert!(s.take().is_empty(), "the driver restored the files already");
-    assert_eq!(s.status(), ("h".into(), RemoteConfigStatuses::Failed, apply::ABORTED.into()));
+    assert_eq!(
+        s.status(),
+        (
+            "h".into(),
+            RemoteConfigStatuses::Failed,
+            apply::ABORTED.into()
+        )
+    );
     s.offer(3, "h2", GOOD);
     s.tick(60, None);
     assert!(s.take().is_empty());
@@ -338,7 +379,13 @@ fn aborted_reports_failed_and_does_nothing_more() {
 
 #[test]
 fn a_blocked_config_fails_at_once_after_restart() {
-    let mut s = Sim::resume(0, Resume { blocked: vec![b"h".to_vec()], ..Resume::default() });
+    let mut s = Sim::resume(
+        0,
+        Resume {
+            blocked: vec![b"h".to_vec()],
+            ..Resume::default()
+        },
+    );
     s.pre_run(0, 1, true);
     s.offer(1, "h", GOOD);
     assert!(s.take().is_empty());
@@ -364,15 +411,28 @@ fn a_second_offer_waits_for_the_first_reload_to_finish() {
     s.offer(2, "b", "[INPUT]\n    Name cpu\n");
     assert_eq!(s.take(), vec!["stage", "dry_run", "swap a", "signal"]);
     // The server hears about its newest offer only.
-    assert_eq!(s.status(), ("b".into(), RemoteConfigStatuses::Applying, String::new()));
+    assert_eq!(
+        s.status(),
+        ("b".into(), RemoteConfigStatuses::Applying, String::new())
+    );
     s.pre_run(3, 2, true);
     assert_eq!(
         s.take(),
-        vec!["commit", "persist a applied", "stage", "dry_run", "swap b", "signal"]
+        vec![
+            "commit",
+            "persist a applied",
+            "stage",
+            "dry_run",
+            "swap b",
+            "signal"
+        ]
     );
     assert_eq!(s.status().0, "b");
     s.pre_run(4, 3, true);
-    assert_eq!(s.status(), ("b".into(), RemoteConfigStatuses::Applied, String::new()));
+    assert_eq!(
+        s.status(),
+        ("b".into(), RemoteConfigStatuses::Applied, String::new())
+    );
 }
 
 #[test]
@@ -383,7 +443,10 @@ fn only_the_newest_waiting_offer_is_kept() {
     s.offer(3, "c", GOOD);
     s.pre_run(4, 2, true);
     let a = s.take();
-    assert!(a.contains(&"swap c".to_string()) && !a.contains(&"swap b".to_string()), "{a:?}");
+    assert!(
+        a.contains(&"swap c".to_string()) && !a.contains(&"swap b".to_string()),
+        "{a:?}"
+    );
 }
 
 #[test]
@@ -422,9 +485,18 @@ fn restart_command_with_hot_reload_off_is_refused() {
 
 #[test]
 fn a_crash_recovery_reloads_the_restored_files_once_running() {
-    let mut s = Sim::resume(0, Resume { reload_needed: true, ..Resume::default() });
+    let mut s = Sim::resume(
+        0,
+        Resume {
+            reload_needed: true,
+            ..Resume::default()
+        },
+    );
     s.drive(0);
-    assert!(s.take().is_empty(), "not before Fluent Bit says hot reload is on");
+    assert!(
+        s.take().is_empty(),
+        "not before Fluent Bit says hot reload is on"
+    );
     s.pre_run(0, 1, true);
     assert_eq!(s.take(), vec!["signal"]);
 }
@@ -436,7 +508,22 @@ fn the_resumed_status_is_reported_first() {
         status: RemoteConfigStatuses::Failed as i32,
         error_message: "x".into(),
     };
-    let mut s = Sim::resume(0, Resume { status: Some(st.clone()), ..Resume::default() });
+    let mut s = Sim::resume(
+        0,
+        Resume {
+            status: Some(st.clone()),
+            ..Resume::default()
+        },
+    );
     assert_eq!(s.m.take_status(), Some(st));
     assert_eq!(s.m.take_status(), None);
+}
+
+#[test]
+fn offers_without_a_hash_are_never_taken_for_one_another() {
+    let mut s = started(0);
+    s.offer(1, "", GOOD);
+    s.pre_run(2, 2, true);
+    s.offer(3, "", "[INPUT]\n    Name cpu\n");
+    assert_eq!(s.signals(), 2, "the second hash-less config is applied too");
 }

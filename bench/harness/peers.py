@@ -164,6 +164,10 @@ class OpampServer:
             self._ws_offered[w] = config_hash
             await self._ws_send(w, self._response(b"", offer=True), config_hash)
 
+    @property
+    def connections_seen(self):
+        return self._conn_seq
+
     def offer_sent_at(self, config_hash):
         return self._offer_sent.get(config_hash)
 

@@ -112,6 +112,31 @@ class CpuWindow:
         return out
 
 
+def smaps_rollup(pid):
+    """Rss, Pss, Anonymous, Private_Dirty... of the whole process, in KiB."""
+    out = {}
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                out[parts[0].rstrip(":")] = int(parts[1])
+    return out
+
+
+def mapping_rss(pid, needle):
+    """Resident KiB of the mappings whose path contains `needle`, by permissions."""
+    out = {}
+    perms = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            parts = line.split()
+            if parts and "-" in parts[0] and not parts[0].endswith(":"):
+                perms = parts[1] if len(parts) > 5 and needle in parts[5] else None
+            elif perms and parts and parts[0] == "Rss:":
+                out[perms] = out.get(perms, 0) + int(parts[1])
+    return out
+
+
 def reset_hwm(pid):
     """Resets VmHWM (peak RSS) to the current RSS (needs our own process or root)."""
     try:

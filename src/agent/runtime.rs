@@ -19,7 +19,8 @@ use crate::core::{
     LogLevel, Transport,
 };
 use crate::ffi::sys;
-use crate::proto::{ComponentHealth, RemoteConfigStatus, RemoteConfigStatuses};
+use crate::proto::ComponentHealth;
+use crate::remote::{RemoteConfig, RestartOutcome};
 use crate::state_dir::{self, StateDir};
 use crate::status::{Collector, CollectorConfig};
 use crate::transport::TransportError;
@@ -59,6 +60,8 @@ struct Runtime {
     hot_reload: bool,
     tid: u64,
     collector: Collector,
+    remote: RemoteConfig,
+    args: Vec<String>,
     next_sample: Instant,
     /// The collector's latest health, before the problem overlay.
     health: Option<ComponentHealth>,
@@ -102,10 +105,18 @@ impl Runtime {
         cfg.jitter_seed = u64::from_le_bytes(state_dir::random_bytes());
         let client = Client::new(cfg, Instant::now());
         info!("OpAMP instance UID {}", state_dir::format_uuid(&uid));
-        let args = std::env::args_os()
+        let args: Vec<String> = std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let collector = Collector::new(CollectorConfig::from_settings(&settings, uid, args));
+        let collector =
+            Collector::new(CollectorConfig::from_settings(&settings, uid, args.clone()));
+        // Recovers from a crash in the middle of an apply before anything
+        // else, so the first status already tells the truth.
+        let remote = RemoteConfig::new(&settings, &args);
+        let mut client = client;
+        if let Some(st) = remote.startup_status() {
+            client.set_remote_config_status(st);
+        }
         let mut rt = Runtime {
             settings,
             state,
@@ -116,6 +127,8 @@ impl Runtime {
             hot_reload: false,
             tid,
             collector,
+            remote,
+            args,
             next_sample: Instant::now(),
             health: None,
             problem: None,
@@ -136,6 +149,9 @@ impl Runtime {
             if now >= self.next_sample {
                 self.sample();
             }
+            if self.remote.next_deadline().is_some_and(|d| now >= d) {
+                self.remote_tick();
+            }
             if self.conn.is_none() && self.dialer.is_some() && self.client.should_connect(now) {
                 self.connect(now);
             }
@@ -145,6 +161,7 @@ impl Runtime {
                 .client
                 .next_timeout()
                 .map_or(self.next_sample, |t| t.min(self.next_sample))
+                .min(self.remote.next_deadline().unwrap_or(self.next_sample))
                 .saturating_duration_since(now);
             if let Some(Conn::Ws(ws)) = self.conn.as_mut() {
                 match ws.recv(wake.min(WS_POLL)) {
@@ -180,6 +197,7 @@ impl Runtime {
                 );
                 self.problem = problem;
                 self.apply_settings(*settings);
+                self.remote.update_settings(&self.settings, &self.args);
                 self.publish_health();
             }
             Control::Inert {
@@ -201,6 +219,9 @@ impl Runtime {
                     // New pipeline: new config files, counters from zero.
                     self.collector.on_reload();
                 }
+                self.remote
+                    .on_pre_run(Instant::now(), generation, hot_reload);
+                self.remote_status();
             }
             Control::Detach { generation } => {
                 if self.generation == Some(generation) {
@@ -209,10 +230,16 @@ impl Runtime {
                 debug!("generation {generation} detached");
             }
             Control::HaltedReload => {
-                info!("Fluent Bit refused a reload; the running pipeline is unchanged")
+                info!("Fluent Bit refused a reload; the running pipeline is unchanged");
+                self.remote.on_halted(Instant::now());
+                self.remote_status();
             }
             Control::Aborted { generation } => {
-                warn!("reload into generation {generation} failed in init; Fluent Bit is exiting")
+                warn!("reload into generation {generation} failed in init; Fluent Bit is exiting");
+                if let Some(line) = self.remote.on_aborted() {
+                    warn!("{line}");
+                }
+                self.remote_status();
             }
             Control::Shutdown => return Flow::Stop,
         }
@@ -365,19 +392,21 @@ impl Runtime {
         while let Some(a) = self.client.poll_action() {
             match a {
                 Action::ApplyRemoteConfig(rc) => {
-                    let status = RemoteConfigStatus {
-                        last_remote_config_hash: rc.config_hash,
-                        status: RemoteConfigStatuses::Failed as i32,
-                        error_message: "remote config is off: set 'remote_config on' and \
-                                        'managed_config' in the [INPUT] opamp section to accept it"
-                            .into(),
-                    };
-                    warn!("refused a remote config: remote_config is off");
-                    self.client.set_remote_config_status(status);
+                    let status = self.remote.on_offer(Instant::now(), &rc);
+                    if let Some(st) = status {
+                        self.client.set_remote_config_status(st);
+                    }
+                    self.remote_status();
                 }
-                Action::Restart => {
-                    warn!("the server asked for a restart, which this agent does not accept")
-                }
+                Action::Restart => match self.remote.on_restart_command(Instant::now()) {
+                    RestartOutcome::Started => {
+                        info!("restart command: hot-reloading the current config")
+                    }
+                    RestartOutcome::Deferred => {
+                        info!("restart command: will reload after the reload in progress")
+                    }
+                    RestartOutcome::Refused(why) => warn!("restart command refused: {why}"),
+                },
                 Action::ConnectionSettings(_) => {}
                 Action::PersistInstanceUid(uid) => {
                     info!(
@@ -416,6 +445,21 @@ impl Runtime {
         if let Some(h) = update.health {
             self.health = Some(h);
             self.publish_health();
+        }
+        self.remote_tick();
+    }
+
+    /// Advances the apply pipeline (confirmation timeouts, the health gate)
+    /// and reports any status change.
+    fn remote_tick(&mut self) {
+        let health_ok = self.collector.current_health().map(|h| h.healthy);
+        self.remote.on_tick(Instant::now(), health_ok);
+        self.remote_status();
+    }
+
+    fn remote_status(&mut self) {
+        while let Some(st) = self.remote.poll_status() {
+            self.client.set_remote_config_status(st);
         }
     }
 
@@ -472,11 +516,14 @@ fn build_dialer(s: &Settings) -> Option<Dialer> {
 }
 
 /// Exactly what this build implements, no more.
-fn capabilities(_s: &Settings) -> Capabilities {
+fn capabilities(s: &Settings) -> Capabilities {
     Capabilities {
         reports_heartbeat: true,
         reports_health: true,
         reports_effective_config: true,
+        accepts_remote_config: s.remote_config,
+        reports_remote_config: s.remote_config,
+        accepts_restart_command: true,
         ..Default::default()
     }
 }

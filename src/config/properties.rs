@@ -53,7 +53,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("http_server", Some("http://127.0.0.1:2020"), false, "Fluent Bit's built-in HTTP server, read for version, metrics and health."),
     prop!("health_interval", Some("10s"), false, "How often pipeline health is sampled."),
     prop!("redact_key", None, true, "Extra config key whose value is redacted in the reported effective config. Repeatable."),
-    prop!("deny_plugins", Some("exec,exec_wasi,lua,wasm"), false, "Plugins a remote config may not use (comma list). `none` clears it."),
+    prop!("deny_plugins", Some(crate::remote::policy::DEFAULT_DENY_PLUGINS), false, "Plugins a remote config may not use (comma list). `none` clears it. The default lists every plugin that runs commands or code on the host, or gets around this policy."),
     prop!("allow_plugins", None, false, "If set, the only plugins a remote config may use (comma list); replaces `deny_plugins`."),
     prop!("max_config_size", Some("4M"), false, "Largest remote config accepted, all files together."),
     prop!("health_gate", Some("0s"), false, "After a remote config reloads, how long it must stay healthy before it is reported APPLIED."),

@@ -24,6 +24,9 @@ use crate::proto::{
 
 /// Sans-IO OpAMP client: feed it events and the current time, drain what it
 /// wants sent and done.
+/// Shortest gap between two re-answers to a repeated remote config offer.
+pub const REANSWER_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Debug)]
 pub struct Client {
     cfg: ClientConfig,
@@ -46,6 +49,8 @@ pub struct Client {
     server_heartbeat: Option<Duration>,
     server_capabilities: Option<u64>,
     last_config_offer: Option<AgentRemoteConfig>,
+    /// When a repeated offer last made us report our status again.
+    last_reanswer: Option<Instant>,
     last_settings_hash: Option<Vec<u8>>,
     backoff: Backoff,
     actions: VecDeque<Action>,
@@ -108,6 +113,7 @@ impl Client {
             server_heartbeat: None,
             server_capabilities: None,
             last_config_offer: None,
+            last_reanswer: None,
             last_settings_hash: None,
             backoff: Backoff::new(cfg.backoff, cfg.jitter_seed),
             actions: VecDeque::new(),
@@ -322,7 +328,7 @@ impl Client {
             self.on_connection_settings(cs);
         }
         if let Some(rc) = msg.remote_config {
-            self.on_remote_config(rc);
+            self.on_remote_config(now, rc);
         }
     }
 
@@ -600,7 +606,7 @@ impl Client {
             .push_back(Action::ConnectionSettings(Box::new(cs)));
     }
 
-    fn on_remote_config(&mut self, rc: AgentRemoteConfig) {
+    fn on_remote_config(&mut self, now: Instant, rc: AgentRemoteConfig) {
         if !self.caps.accepts_remote_config {
             self.log(
                 LogLevel::Debug,
@@ -609,10 +615,33 @@ impl Client {
             return;
         }
         if self.already_offered(&rc) {
+            self.reanswer(now, &rc);
             return;
         }
         self.last_config_offer = Some(rc.clone());
         self.actions.push_back(Action::ApplyRemoteConfig(rc));
+    }
+
+    /// A server that offers the config we already reported evidently did
+    /// not get that report: answer with our status again instead of staying
+    /// silent, but at most once per [`REANSWER_INTERVAL`] so a server that
+    /// echoes the offer in every message cannot start a ping-pong.
+    fn reanswer(&mut self, now: Instant, rc: &AgentRemoteConfig) {
+        let reported = self
+            .status
+            .current
+            .remote_config_status
+            .as_ref()
+            .is_some_and(|s| {
+                !rc.config_hash.is_empty() && s.last_remote_config_hash == rc.config_hash
+            });
+        let recent = self
+            .last_reanswer
+            .is_some_and(|t| now.saturating_duration_since(t) < REANSWER_INTERVAL);
+        if reported && !recent {
+            self.last_reanswer = Some(now);
+            self.status.forget_remote_config_status();
+        }
     }
 
     /// Re-offers of a config already handed to the driver (or already

@@ -102,6 +102,12 @@ impl StatusStore {
         })
     }
 
+    /// Makes the next message carry the remote config status again, as if
+    /// the server had never received it.
+    pub(crate) fn forget_remote_config_status(&mut self) {
+        self.reported.remote_config_status = None;
+    }
+
     /// Records parts as known to the server, so they are not sent again
     /// until they change.
     pub(crate) fn commit(&mut self, parts: StatusParts) {

@@ -49,7 +49,10 @@ pub enum Action {
     DryRun,
     /// Keep the live files as last-known-good, write the pending marker,
     /// and put the candidate in place.
-    Swap { hash: Vec<u8>, candidate: Arc<Candidate> },
+    Swap {
+        hash: Vec<u8>,
+        candidate: Arc<Candidate>,
+    },
     /// SIGHUP our own process.
     SignalReload,
     /// Put the last-known-good files back.
@@ -83,11 +86,13 @@ pub enum RestartOutcome {
 pub const HOT_RELOAD_OFF: &str = "Fluent Bit's hot reload is off, so a config cannot be applied without a \
      restart; set 'Hot_Reload On' in [SERVICE] (classic) or 'hot_reload: on' under 'service:' (YAML) \
      in the bootstrap config, then restart Fluent Bit";
-pub const HALTED: &str = "Fluent Bit refused the new config on reload (HALTED) and kept the running \
+pub const HALTED: &str =
+    "Fluent Bit refused the new config on reload (HALTED) and kept the running \
      pipeline; the last-known-good config was restored. Fluent Bit's log has the reason";
 pub const ABORTED: &str = "a plugin of this config failed to start and Fluent Bit exited (ABORTED \
      reload); the last-known-good config was restored and this config will not be applied again";
-pub const BLOCKED: &str = "this config made Fluent Bit exit during an earlier apply and is never applied \
+pub const BLOCKED: &str =
+    "this config made Fluent Bit exit during an earlier apply and is never applied \
      again; send a changed config";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +191,10 @@ impl Machine {
             applied: resume.applied,
             last_failed: None,
             blocked: resume.blocked,
-            latest: resume.status.as_ref().map(|s| s.last_remote_config_hash.clone()),
+            latest: resume
+                .status
+                .as_ref()
+                .map(|s| s.last_remote_config_hash.clone()),
             job: None,
             queued: None,
             restart_wanted: false,
@@ -253,7 +261,7 @@ impl Machine {
             return;
         }
         if let Some(job) = &self.job {
-            if matches!(job.kind, Kind::Apply(_)) && job.hash == hash {
+            if matches!(job.kind, Kind::Apply(_)) && job.hash == hash && !hash.is_empty() {
                 // The offer in progress, again: nothing new to do.
                 self.queued = None;
             } else {
@@ -269,19 +277,23 @@ impl Machine {
 
     fn start_offer(&mut self, offer: &AgentRemoteConfig) {
         let hash = offer.config_hash.clone();
-        if self.applied.as_deref() == Some(hash.as_slice()) {
-            self.report(&hash, RemoteConfigStatuses::Applied, "");
-            return;
-        }
-        if self.blocked.contains(&hash) {
-            self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
-            return;
-        }
-        if let Some((h, e)) = &self.last_failed {
-            if *h == hash {
-                let e = e.clone();
-                self.report(&hash, RemoteConfigStatuses::Failed, &e);
+        // Without a hash there is nothing to recognise a config by: apply
+        // it, skipping the shortcuts.
+        if !hash.is_empty() {
+            if self.applied.as_deref() == Some(hash.as_slice()) {
+                self.report(&hash, RemoteConfigStatuses::Applied, "");
                 return;
+            }
+            if self.blocked.contains(&hash) {
+                self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
+                return;
+            }
+            if let Some((h, e)) = &self.last_failed {
+                if *h == hash {
+                    let e = e.clone();
+                    self.report(&hash, RemoteConfigStatuses::Failed, &e);
+                    return;
+                }
             }
         }
         let candidate = match self.policy.check(offer.config.as_ref()) {
@@ -310,14 +322,22 @@ impl Machine {
     /// A failure before anything live changed.
     fn fail(&mut self, hash: &[u8], error: String) {
         self.last_failed = Some((hash.to_vec(), error.clone()));
-        self.side.push_back(Action::Persist(Outcome { hash: hash.to_vec(), applied: false, error: error.clone() }));
+        self.side.push_back(Action::Persist(Outcome {
+            hash: hash.to_vec(),
+            applied: false,
+            error: error.clone(),
+        }));
         self.report(hash, RemoteConfigStatuses::Failed, &error);
     }
 
     fn succeed(&mut self, hash: &[u8]) {
         self.applied = Some(hash.to_vec());
         self.last_failed = None;
-        self.side.push_back(Action::Persist(Outcome { hash: hash.to_vec(), applied: true, error: String::new() }));
+        self.side.push_back(Action::Persist(Outcome {
+            hash: hash.to_vec(),
+            applied: true,
+            error: String::new(),
+        }));
         self.report(hash, RemoteConfigStatuses::Applied, "");
     }
 
@@ -341,7 +361,10 @@ impl Machine {
         let action = match (&job.step, candidate) {
             (Step::Staging, Some(c)) => Action::Stage(c),
             (Step::DryRun, _) => Action::DryRun,
-            (Step::Swapping, Some(c)) => Action::Swap { hash: job.hash.clone(), candidate: c },
+            (Step::Swapping, Some(c)) => Action::Swap {
+                hash: job.hash.clone(),
+                candidate: c,
+            },
             (Step::Signalling { .. }, _) => Action::SignalReload,
             (Step::Restoring { .. }, _) => Action::Restore,
             (Step::Committing, _) => Action::Commit,
@@ -382,7 +405,12 @@ impl Machine {
                     reload_after: false,
                 }
             }
-            (Step::Signalling { sent }, Ok(())) => job.step = Step::Confirming { since: now, sent: sent + 1 },
+            (Step::Signalling { sent }, Ok(())) => {
+                job.step = Step::Confirming {
+                    since: now,
+                    sent: sent + 1,
+                }
+            }
             (Step::Signalling { .. }, Err(e)) if apply => {
                 job.step = Step::Restoring {
                     error: format!("cannot signal Fluent Bit to reload: {e}"),
@@ -393,7 +421,13 @@ impl Machine {
                 crate::warn!("cannot signal Fluent Bit to reload: {e}");
                 self.job = None;
             }
-            (Step::Restoring { error, reload_after }, result) => {
+            (
+                Step::Restoring {
+                    error,
+                    reload_after,
+                },
+                result,
+            ) => {
                 self.job = None;
                 let error = match result {
                     Ok(()) => error,
@@ -440,7 +474,12 @@ impl Machine {
     pub fn reload_count(&mut self, now: Instant, count: u64) {
         let rose = self.reload_count.is_some_and(|c| count > c);
         self.reload_count = Some(count);
-        if rose && self.job.as_ref().is_some_and(|j| matches!(j.step, Step::Confirming { .. })) {
+        if rose
+            && self
+                .job
+                .as_ref()
+                .is_some_and(|j| matches!(j.step, Step::Confirming { .. }))
+        {
             self.confirmed(now);
             self.pump();
         }
@@ -450,7 +489,9 @@ impl Machine {
         let Some(job) = self.job.as_mut() else { return };
         match job.kind {
             Kind::Apply(_) if !self.timing.health_gate.is_zero() => {
-                job.step = Step::Health { until: now + self.timing.health_gate }
+                job.step = Step::Health {
+                    until: now + self.timing.health_gate,
+                }
             }
             Kind::Apply(_) => job.step = Step::Committing,
             Kind::Reload(why) => {
@@ -468,10 +509,15 @@ impl Machine {
         }
         match job.kind {
             Kind::Apply(_) => {
-                job.step = Step::Restoring { error: HALTED.to_string(), reload_after: false };
+                job.step = Step::Restoring {
+                    error: HALTED.to_string(),
+                    reload_after: false,
+                };
             }
             Kind::Reload(why) => {
-                crate::warn!("Fluent Bit refused the reload ({why:?}); the running pipeline is unchanged");
+                crate::warn!(
+                    "Fluent Bit refused the reload ({why:?}); the running pipeline is unchanged"
+                );
                 self.job = None;
             }
         }

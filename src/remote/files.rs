@@ -82,13 +82,19 @@ fn prepare(root: &Path, key: &str) -> io::Result<PathBuf> {
     }
     let target = dir.join(parts[parts.len() - 1]);
     if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-        return Err(invalid(format!("key {} names an existing folder", keys::shown(key))));
+        return Err(invalid(format!(
+            "key {} names an existing folder",
+            keys::shown(key)
+        )));
     }
     Ok(target)
 }
 
 fn tmp_name(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     target.with_file_name(format!(".{name}.tmp{}", std::process::id()))
 }
 
@@ -113,7 +119,11 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, Node)>) -> io::Result<(
         if name.starts_with('.') {
             continue;
         }
-        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let ft = entry.file_type()?;
         if ft.is_symlink() {
             out.push((key, Node::Link(fs::read_link(entry.path())?)));
@@ -154,7 +164,11 @@ fn prune(dir: &Path, prefix: &str, keep: &BTreeSet<String>) -> io::Result<bool> 
             }
             continue;
         }
-        let key = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         if ft.is_dir() {
             if prune(&path, &key, keep)? {
                 fs::remove_dir(&path)?;
@@ -235,7 +249,10 @@ mod tests {
         let tree = read_tree(&root).unwrap();
         assert_eq!(
             tree,
-            vec![("a/b/c.lua".into(), Node::File(b"x".to_vec())), ("top.conf".into(), Node::File(b"y".to_vec()))]
+            vec![
+                ("a/b/c.lua".into(), Node::File(b"x".to_vec())),
+                ("top.conf".into(), Node::File(b"y".to_vec()))
+            ]
         );
         fs::remove_dir_all(&d).unwrap();
     }
@@ -276,7 +293,11 @@ mod tests {
         fs::write(root.join(".keep.conf.tmp123"), b"torn").unwrap();
         let keep: BTreeSet<String> = ["keep.conf".to_string(), "lua/keep.lua".to_string()].into();
         remove_others(&root, &keep).unwrap();
-        let keys: Vec<String> = read_tree(&root).unwrap().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = read_tree(&root)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, vec!["keep.conf", "lua/keep.lua"]);
         assert!(!root.join("old").exists());
         assert!(root.join(".operator-note").exists());
@@ -289,7 +310,10 @@ mod tests {
         let d = tmp("linknode");
         let root = d.join("m.d");
         write_node(&root, "l", &Node::Link(PathBuf::from("/etc/hostname"))).unwrap();
-        assert_eq!(read_tree(&root).unwrap(), vec![("l".into(), Node::Link(PathBuf::from("/etc/hostname")))]);
+        assert_eq!(
+            read_tree(&root).unwrap(),
+            vec![("l".into(), Node::Link(PathBuf::from("/etc/hostname")))]
+        );
         fs::remove_dir_all(&d).unwrap();
     }
 }

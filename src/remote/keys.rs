@@ -29,7 +29,10 @@ pub fn check(key: &str) -> Result<(), String> {
         return Err(format!("key {} contains a control character", shown(key)));
     }
     if key.len() > MAX_PATH {
-        return Err(format!("key {} is longer than {MAX_PATH} bytes", shown(key)));
+        return Err(format!(
+            "key {} is longer than {MAX_PATH} bytes",
+            shown(key)
+        ));
     }
     for part in key.split('/') {
         if part.is_empty() {
@@ -44,7 +47,10 @@ pub fn check(key: &str) -> Result<(), String> {
         if part.starts_with('.') {
             // Hidden names are where our own temporary and staging files
             // live, and an operator listing the folder would not see them.
-            return Err(format!("key {} has a hidden component (starts with '.')", shown(key)));
+            return Err(format!(
+                "key {} has a hidden component (starts with '.')",
+                shown(key)
+            ));
         }
         if part.len() > MAX_COMPONENT {
             return Err(format!(
@@ -77,7 +83,11 @@ pub fn conflict<'a>(keys: &[&'a str]) -> Option<(&'a str, &'a str)> {
 /// a hostile key can neither forge log lines nor flood them.
 pub fn shown(key: &str) -> String {
     const LIMIT: usize = 80;
-    let mut out: String = key.chars().take(LIMIT).flat_map(char::escape_default).collect();
+    let mut out: String = key
+        .chars()
+        .take(LIMIT)
+        .flat_map(char::escape_default)
+        .collect();
     if key.chars().count() > LIMIT {
         out.push_str("...");
     }
@@ -90,7 +100,13 @@ mod tests {
 
     #[test]
     fn plain_relative_keys_pass() {
-        for k in ["parsers.conf", "lua/filters.lua", "a/b/c/d.txt", "with space.conf", "ünïcode.lua"] {
+        for k in [
+            "parsers.conf",
+            "lua/filters.lua",
+            "a/b/c/d.txt",
+            "with space.conf",
+            "ünïcode.lua",
+        ] {
             assert_eq!(check(k), Ok(()), "{k}");
         }
     }

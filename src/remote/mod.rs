@@ -27,8 +27,8 @@ use std::time::Instant;
 use crate::config::properties::Settings;
 use crate::config::section::config_path_from_args;
 use crate::proto::{AgentRemoteConfig, RemoteConfigStatus};
-use apply::{Action, Machine, Outcome, Resume, Timing};
 pub use apply::RestartOutcome;
+use apply::{Action, Machine, Outcome, Resume, Timing};
 use policy::Policy;
 use record::Record;
 use staging::{Layout, Phase};
@@ -52,7 +52,10 @@ pub struct SystemHost {
 
 impl SystemHost {
     pub fn new(dry_run: Option<DryRun>) -> SystemHost {
-        SystemHost { dry_run, warned: false }
+        SystemHost {
+            dry_run,
+            warned: false,
+        }
     }
 
     /// Finds the bootstrap and the Fluent Bit binary from our settings and
@@ -95,7 +98,10 @@ impl Host for SystemHost {
 
 /// The bootstrap config: `config_file`, else `-c` on the command line.
 pub fn bootstrap(settings: &Settings, args: &[String]) -> Option<PathBuf> {
-    settings.config_file.clone().or_else(|| config_path_from_args(args))
+    settings
+        .config_file
+        .clone()
+        .or_else(|| config_path_from_args(args))
 }
 
 /// Everything the driver is configured with.
@@ -112,8 +118,14 @@ impl Options {
     pub fn from_settings(settings: &Settings, bootstrap: Option<&Path>) -> Options {
         Options {
             policy: Policy::from_settings(settings, bootstrap),
-            timing: Timing { health_gate: settings.health_gate, ..Timing::default() },
-            layout: settings.managed_config.as_ref().map(|m| Layout::new(m, &settings.state_dir)),
+            timing: Timing {
+                health_gate: settings.health_gate,
+                ..Timing::default()
+            },
+            layout: settings
+                .managed_config
+                .as_ref()
+                .map(|m| Layout::new(m, &settings.state_dir)),
         }
     }
 }
@@ -127,7 +139,10 @@ static ABORT_LAYOUT: Mutex<Option<Layout>> = Mutex::new(None);
 /// file writes) and safe to call when nothing was being applied. Returns a
 /// line to log, if anything happened.
 pub fn on_process_abort() -> Option<String> {
-    let layout = ABORT_LAYOUT.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
+    let layout = ABORT_LAYOUT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()?;
     abort_restore(&layout)
 }
 
@@ -218,10 +233,16 @@ impl RemoteConfig {
     /// An offer from the server. Always answers: APPLIED again for the
     /// config already running, FAILED for a refused one, APPLYING while the
     /// reload is under way.
-    pub fn on_offer(&mut self, now: Instant, offer: &AgentRemoteConfig) -> Option<RemoteConfigStatus> {
+    pub fn on_offer(
+        &mut self,
+        now: Instant,
+        offer: &AgentRemoteConfig,
+    ) -> Option<RemoteConfigStatus> {
         self.machine.offer(offer);
         self.drive(now);
-        self.machine.take_status().or_else(|| self.machine.status().cloned())
+        self.machine
+            .take_status()
+            .or_else(|| self.machine.status().cloned())
     }
 
     /// A pipeline generation started (`FLBPluginInputPreRun`).
@@ -400,7 +421,10 @@ fn recover(layout: &Layout) -> Resume {
         crate::warn!("remote config {}: {}", record::hex(&marker.hash), r.error);
     }
     match rec {
-        None => Resume { reload_needed, ..Resume::default() },
+        None => Resume {
+            reload_needed,
+            ..Resume::default()
+        },
         Some(r) => Resume {
             applied: r.applied.then(|| r.hash.clone()),
             blocked: r.blocked.clone(),

@@ -30,7 +30,9 @@ pub fn deny_reason(plugin: &str) -> Option<&'static str> {
             "fetches configs from another server and reloads, bypassing this policy"
         }
         "exit" => "makes Fluent Bit exit, which under a restarter is a crash loop",
-        "file" => "writes files anywhere the process may (e.g. /etc/cron.d), a path to running commands",
+        "file" => {
+            "writes files anywhere the process may (e.g. /etc/cron.d), a path to running commands"
+        }
         _ => return None,
     })
 }
@@ -62,7 +64,12 @@ impl Format {
 
     /// The format a `content_type` announces.
     pub fn from_content_type(ct: &str) -> Result<Format, String> {
-        let base = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let base = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match base.as_str() {
             "" | "text/plain" | "text/x-fluent-bit" => Ok(Format::Classic),
             "text/yaml" | "application/yaml" | "text/x-yaml" | "application/x-yaml" => Ok(Format::Yaml),
@@ -87,6 +94,7 @@ pub enum Rule {
     AllowPlugins,
     PluginLibraries,
     HotReload,
+    Include,
     OpampSection,
     Unreadable,
 }
@@ -103,6 +111,7 @@ impl Rule {
             Rule::AllowPlugins => "allow_plugins",
             Rule::PluginLibraries => "plugin libraries",
             Rule::HotReload => "hot_reload",
+            Rule::Include => "includes",
             Rule::OpampSection => "opamp section",
             Rule::Unreadable => "unreadable config",
         }
@@ -117,12 +126,20 @@ pub struct Rejection {
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "refused by policy ({}): {}", self.rule.name(), self.detail)
+        write!(
+            f,
+            "refused by policy ({}): {}",
+            self.rule.name(),
+            self.detail
+        )
     }
 }
 
 fn reject<T>(rule: Rule, detail: impl Into<String>) -> Result<T, Rejection> {
-    Err(Rejection { rule, detail: detail.into() })
+    Err(Rejection {
+        rule,
+        detail: detail.into(),
+    })
 }
 
 /// A config that passed the policy: what the managed file and folder get.
@@ -180,7 +197,10 @@ impl Policy {
         if total > self.max_size {
             return reject(
                 Rule::MaxConfigSize,
-                format!("the config is {total} bytes, more than max_config_size ({} bytes)", self.max_size),
+                format!(
+                    "the config is {total} bytes, more than max_config_size ({} bytes)",
+                    self.max_size
+                ),
             );
         }
 
@@ -200,12 +220,19 @@ impl Policy {
             _ => {
                 return reject(
                     Rule::MainFile,
-                    format!("both '' and '{}' are given; send one main file", self.main_name.escape_default()),
+                    format!(
+                        "both '' and '{}' are given; send one main file",
+                        self.main_name.escape_default()
+                    ),
                 )
             }
         };
 
-        let others: Vec<&str> = entries.keys().map(String::as_str).filter(|k| !is_main(k)).collect();
+        let others: Vec<&str> = entries
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !is_main(k))
+            .collect();
         for k in &others {
             if let Err(e) = keys::check(k) {
                 return reject(Rule::ConfigKey, e);
@@ -214,19 +241,28 @@ impl Policy {
             if full >= keys::MAX_PATH {
                 return reject(
                     Rule::ConfigKey,
-                    format!("key {} makes a path longer than {} bytes", keys::shown(k), keys::MAX_PATH),
+                    format!(
+                        "key {} makes a path longer than {} bytes",
+                        keys::shown(k),
+                        keys::MAX_PATH
+                    ),
                 );
             }
         }
         if let Some((a, b)) = keys::conflict(&others) {
             return reject(
                 Rule::ConfigKey,
-                format!("key {} is a file and also the folder of {}", keys::shown(a), keys::shown(b)),
+                format!(
+                    "key {} is a file and also the folder of {}",
+                    keys::shown(a),
+                    keys::shown(b)
+                ),
             );
         }
 
         let main = &entries[&main_key];
-        let announced = Format::from_content_type(&main.content_type).or_else(|e| reject(Rule::Format, e))?;
+        let announced =
+            Format::from_content_type(&main.content_type).or_else(|e| reject(Rule::Format, e))?;
         if announced != self.format {
             return reject(
                 Rule::Format,
@@ -241,8 +277,8 @@ impl Policy {
         }
 
         for (k, f) in entries {
-            let label = if is_main(k) { self.main_name.as_str() } else { k.as_str() };
-            self.check_plugins(label, &String::from_utf8_lossy(&f.body))?;
+            let key = (!is_main(k)).then_some(k.as_str());
+            self.check_file(key, &String::from_utf8_lossy(&f.body))?;
         }
 
         Ok(Candidate {
@@ -254,8 +290,9 @@ impl Policy {
         })
     }
 
-    fn check_plugins(&self, file: &str, text: &str) -> Result<(), Rejection> {
-        let file = keys::shown(file);
+    /// `key` is `None` for the main file.
+    fn check_file(&self, key: Option<&str>, text: &str) -> Result<(), Rejection> {
+        let file = keys::shown(key.unwrap_or(&self.main_name));
         for f in scan::scan(self.format, text) {
             let at = format!("{file} line {}", f.line);
             match f.what {
@@ -293,6 +330,11 @@ impl Policy {
                         format!("{at} sets hot_reload; only the bootstrap may, as remote config depends on it"),
                     )
                 }
+                What::Include(path) => {
+                    if let Err(why) = self.include_stays_inside(key, &path) {
+                        return reject(Rule::Include, format!("{at} includes {}: {why}", keys::shown(&path)));
+                    }
+                }
                 What::Unreadable(why) => {
                     return reject(Rule::Unreadable, format!("{at}: {why}"));
                 }
@@ -302,17 +344,59 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// Remote files may include only each other: anything else could be a
+    /// file written by other means, or one whose content would come back
+    /// in an error message.
+    fn include_stays_inside(&self, from: Option<&str>, path: &str) -> Result<(), String> {
+        if path.contains('$') {
+            return Err("include paths may not use variables".into());
+        }
+        let p = Path::new(path);
+        if p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err("'..' is not allowed".into());
+        }
+        let folder = file_name(&self.folder);
+        let inside = if p.is_absolute() {
+            p.starts_with(&self.folder)
+        } else if self.format == Format::Yaml && from.is_some() {
+            // YAML resolves against the including file's folder, which is
+            // already inside the managed folder.
+            true
+        } else {
+            // The main file sits beside the folder; classic resolves every
+            // include against the working or the bootstrap's folder.
+            p.starts_with(&folder)
+        };
+        if inside {
+            Ok(())
+        } else {
+            Err(format!(
+                "remote configs may include only their own files, as '{}/<key>'",
+                folder.escape_default()
+            ))
+        }
+    }
+}
+
 fn listed(list: &[String], plugin: &str) -> bool {
     list.iter().any(|e| scan::normalize(e) == plugin)
 }
 
 pub fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `<dir>/<stem>.d`: the managed folder beside the managed file.
 pub fn managed_folder(managed: &Path) -> PathBuf {
-    let stem = managed.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = managed
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     managed.with_file_name(format!("{stem}.d"))
 }
 
@@ -327,7 +411,9 @@ mod tests {
             format,
             main_name: "managed.conf".into(),
             folder: PathBuf::from("/etc/fb/managed.d"),
-            plugins: PluginPolicy::Deny(DEFAULT_DENY_PLUGINS.split(',').map(String::from).collect()),
+            plugins: PluginPolicy::Deny(
+                DEFAULT_DENY_PLUGINS.split(',').map(String::from).collect(),
+            ),
             max_size: 1 << 20,
         }
     }
@@ -339,7 +425,10 @@ mod tests {
                 .map(|(k, body, ct)| {
                     (
                         k.to_string(),
-                        AgentConfigFile { body: body.as_bytes().to_vec(), content_type: ct.to_string() },
+                        AgentConfigFile {
+                            body: body.as_bytes().to_vec(),
+                            content_type: ct.to_string(),
+                        },
                     )
                 })
                 .collect(),
@@ -348,23 +437,44 @@ mod tests {
 
     #[test]
     fn main_and_other_files_split() {
-        let m = map(&[("", "[INPUT]\n    Name dummy\n", ""), ("parsers.conf", "[PARSER]\n    Name exec\n", "")]);
+        let m = map(&[
+            ("", "[INPUT]\n    Name dummy\n", ""),
+            ("parsers.conf", "[PARSER]\n    Name exec\n", ""),
+        ]);
         let c = policy(Format::Classic).check(Some(&m)).unwrap();
         assert_eq!(c.main, b"[INPUT]\n    Name dummy\n");
-        assert_eq!(c.files, vec![("parsers.conf".to_string(), b"[PARSER]\n    Name exec\n".to_vec())]);
+        assert_eq!(
+            c.files,
+            vec![(
+                "parsers.conf".to_string(),
+                b"[PARSER]\n    Name exec\n".to_vec()
+            )]
+        );
         let m = map(&[("managed.conf", "", "text/plain")]);
-        assert_eq!(policy(Format::Classic).check(Some(&m)).unwrap(), Candidate::default());
+        assert_eq!(
+            policy(Format::Classic).check(Some(&m)).unwrap(),
+            Candidate::default()
+        );
     }
 
     #[test]
     fn empty_map_means_empty_managed_file() {
-        assert_eq!(policy(Format::Yaml).check(None).unwrap(), Candidate::default());
-        assert_eq!(policy(Format::Yaml).check(Some(&map(&[]))).unwrap(), Candidate::default());
+        assert_eq!(
+            policy(Format::Yaml).check(None).unwrap(),
+            Candidate::default()
+        );
+        assert_eq!(
+            policy(Format::Yaml).check(Some(&map(&[]))).unwrap(),
+            Candidate::default()
+        );
     }
 
     #[test]
     fn disabled_refuses_everything() {
-        let p = Policy { enabled: false, ..policy(Format::Classic) };
+        let p = Policy {
+            enabled: false,
+            ..policy(Format::Classic)
+        };
         let e = p.check(None).unwrap_err();
         assert_eq!(e.rule, Rule::RemoteConfig);
         assert!(e.to_string().contains("remote_config on"), "{e}");
@@ -372,7 +482,9 @@ mod tests {
 
     #[test]
     fn main_file_must_be_there_once() {
-        let e = policy(Format::Classic).check(Some(&map(&[("other.conf", "", "")]))).unwrap_err();
+        let e = policy(Format::Classic)
+            .check(Some(&map(&[("other.conf", "", "")])))
+            .unwrap_err();
         assert_eq!(e.rule, Rule::MainFile);
         let e = policy(Format::Classic)
             .check(Some(&map(&[("", "", ""), ("managed.conf", "", "")])))
@@ -385,13 +497,19 @@ mod tests {
         let yaml = map(&[("", "pipeline:\n", "text/yaml")]);
         let e = policy(Format::Classic).check(Some(&yaml)).unwrap_err();
         assert_eq!(e.rule, Rule::Format);
-        assert!(e.detail.contains("YAML") && e.detail.contains("classic"), "{e}");
+        assert!(
+            e.detail.contains("YAML") && e.detail.contains("classic"),
+            "{e}"
+        );
         assert!(policy(Format::Yaml).check(Some(&yaml)).is_ok());
         let app = map(&[("", "pipeline:\n", "application/yaml; charset=utf-8")]);
         assert!(policy(Format::Yaml).check(Some(&app)).is_ok());
         for ct in ["", "text/plain", "text/x-fluent-bit"] {
             let classic = map(&[("", "[INPUT]\n    Name dummy\n", ct)]);
-            assert_eq!(policy(Format::Yaml).check(Some(&classic)).unwrap_err().rule, Rule::Format);
+            assert_eq!(
+                policy(Format::Yaml).check(Some(&classic)).unwrap_err().rule,
+                Rule::Format
+            );
             assert!(policy(Format::Classic).check(Some(&classic)).is_ok());
         }
         let json = map(&[("", "{}", "application/json")]);
@@ -401,9 +519,14 @@ mod tests {
 
     #[test]
     fn size_counts_every_file() {
-        let p = Policy { max_size: 100, ..policy(Format::Classic) };
+        let p = Policy {
+            max_size: 100,
+            ..policy(Format::Classic)
+        };
         let big = "x".repeat(60);
-        let e = p.check(Some(&map(&[("", &big, ""), ("a.conf", &big, "")]))).unwrap_err();
+        let e = p
+            .check(Some(&map(&[("", &big, ""), ("a.conf", &big, "")])))
+            .unwrap_err();
         assert_eq!(e.rule, Rule::MaxConfigSize);
         assert!(e.detail.contains("max_config_size"));
         assert!(p.check(Some(&map(&[("", &big, "")]))).is_ok());
@@ -411,8 +534,16 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused_by_rule() {
-        for k in ["/abs.conf", "../up.conf", "a/../../b", "nul\0.conf", ".hidden"] {
-            let e = policy(Format::Classic).check(Some(&map(&[("", "", ""), (k, "", "")]))).unwrap_err();
+        for k in [
+            "/abs.conf",
+            "../up.conf",
+            "a/../../b",
+            "nul\0.conf",
+            ".hidden",
+        ] {
+            let e = policy(Format::Classic)
+                .check(Some(&map(&[("", "", ""), (k, "", "")])))
+                .unwrap_err();
             assert_eq!(e.rule, Rule::ConfigKey, "{k:?}");
         }
         let e = policy(Format::Classic)
@@ -422,35 +553,62 @@ mod tests {
         // Short enough as a key, too long once placed in the folder.
         let deep = vec!["d".repeat(254); 16].join("/");
         assert!(keys::check(&deep).is_ok());
-        let e = policy(Format::Classic).check(Some(&map(&[("", "", ""), (&deep, "", "")]))).unwrap_err();
+        let e = policy(Format::Classic)
+            .check(Some(&map(&[("", "", ""), (&deep, "", "")])))
+            .unwrap_err();
         assert!(e.detail.contains("makes a path longer"), "{e}");
     }
 
     #[test]
     fn denied_plugin_in_any_file_names_plugin_rule_and_line() {
-        let m = map(&[("", "[INPUT]\n    Name dummy\n", ""), ("extra.conf", "[FILTER]\n    Name lua\n", "")]);
+        let m = map(&[
+            ("", "[INPUT]\n    Name dummy\n", ""),
+            ("extra.conf", "[FILTER]\n    Name lua\n", ""),
+        ]);
         let e = policy(Format::Classic).check(Some(&m)).unwrap_err();
         assert_eq!(e.rule, Rule::DenyPlugins);
         assert!(e.to_string().contains("deny_plugins"), "{e}");
-        assert!(e.detail.contains("'lua'") && e.detail.contains("'extra.conf' line 2"), "{e}");
+        assert!(
+            e.detail.contains("'lua'") && e.detail.contains("'extra.conf' line 2"),
+            "{e}"
+        );
     }
 
     #[test]
     fn allow_list_replaces_deny_list() {
-        let p = Policy { plugins: PluginPolicy::Allow(vec!["dummy".into(), "stdout".into()]), ..policy(Format::Classic) };
-        let ok = map(&[("", "[INPUT]\n    Name dummy\n[OUTPUT]\n    Name stdout\n", "")]);
+        let p = Policy {
+            plugins: PluginPolicy::Allow(vec!["dummy".into(), "stdout".into()]),
+            ..policy(Format::Classic)
+        };
+        let ok = map(&[(
+            "",
+            "[INPUT]\n    Name dummy\n[OUTPUT]\n    Name stdout\n",
+            "",
+        )]);
         assert!(p.check(Some(&ok)).is_ok());
         let bad = map(&[("", "[INPUT]\n    Name tail\n", "")]);
         let e = p.check(Some(&bad)).unwrap_err();
         assert_eq!(e.rule, Rule::AllowPlugins);
         assert!(e.detail.contains("'tail'"));
         // An allow-list may let a default-denied plugin through.
-        let p = Policy { plugins: PluginPolicy::Allow(vec!["exec".into()]), ..p };
-        assert!(p.check(Some(&map(&[("", "[INPUT]\n    Name exec\n", "")]))).is_ok());
+        let p = Policy {
+            plugins: PluginPolicy::Allow(vec!["exec".into()]),
+            ..p
+        };
+        assert!(p
+            .check(Some(&map(&[("", "[INPUT]\n    Name exec\n", "")])))
+            .is_ok());
         // An empty deny-list lets everything through but the hard rules.
-        let p = Policy { plugins: PluginPolicy::Deny(vec![]), ..p };
-        assert!(p.check(Some(&map(&[("", "[INPUT]\n    Name exec\n", "")]))).is_ok());
-        let e = p.check(Some(&map(&[("", "[PLUGINS]\n    Path /x.so\n", "")]))).unwrap_err();
+        let p = Policy {
+            plugins: PluginPolicy::Deny(vec![]),
+            ..p
+        };
+        assert!(p
+            .check(Some(&map(&[("", "[INPUT]\n    Name exec\n", "")])))
+            .is_ok());
+        let e = p
+            .check(Some(&map(&[("", "[PLUGINS]\n    Path /x.so\n", "")])))
+            .unwrap_err();
         assert_eq!(e.rule, Rule::PluginLibraries);
     }
 
@@ -466,6 +624,46 @@ mod tests {
     }
 
     #[test]
+    fn includes_stay_inside_the_managed_folder() {
+        let p = policy(Format::Classic);
+        let ok = map(&[
+            (
+                "",
+                "@INCLUDE managed.d/a.conf\n@INCLUDE /etc/fb/managed.d/*.conf\n",
+                "",
+            ),
+            ("a.conf", "", ""),
+        ]);
+        assert!(p.check(Some(&ok)).is_ok());
+        for bad in [
+            "@INCLUDE /etc/fluent-bit/other.conf\n",
+            "@INCLUDE managed.d/../../x.conf\n",
+            "@INCLUDE other.conf\n",
+            "@INCLUDE ${HOME}/x.conf\n",
+            "@INCLUDE /etc/fb/managed.dx/a.conf\n",
+        ] {
+            let e = p.check(Some(&map(&[("", bad, "")]))).unwrap_err();
+            assert_eq!(e.rule, Rule::Include, "{bad}");
+            assert!(e.to_string().contains("(includes)"), "{e}");
+        }
+        // A classic file in the folder still resolves from the bootstrap's folder.
+        let e = p
+            .check(Some(&map(&[
+                ("", "", ""),
+                ("a.conf", "@INCLUDE b.conf\n", ""),
+            ])))
+            .unwrap_err();
+        assert_eq!(e.rule, Rule::Include);
+        // A YAML file in the folder resolves from its own folder.
+        let m = map(&[
+            ("", "includes:\n  - managed.d/a.yaml\n", "text/yaml"),
+            ("a.yaml", "includes:\n  - b.yaml\n", "text/yaml"),
+            ("b.yaml", "", "text/yaml"),
+        ]);
+        assert!(policy(Format::Yaml).check(Some(&m)).is_ok());
+    }
+
+    #[test]
     fn every_default_denied_plugin_has_a_reason() {
         for p in DEFAULT_DENY_PLUGINS.split(',') {
             assert!(deny_reason(p).is_some(), "{p}");
@@ -474,6 +672,9 @@ mod tests {
 
     #[test]
     fn managed_folder_sits_beside_the_file() {
-        assert_eq!(managed_folder(Path::new("/etc/fb/managed.yaml")), PathBuf::from("/etc/fb/managed.d"));
+        assert_eq!(
+            managed_folder(Path::new("/etc/fb/managed.yaml")),
+            PathBuf::from("/etc/fb/managed.d")
+        );
     }
 }

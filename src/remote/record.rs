@@ -34,7 +34,11 @@ impl Record {
             } else {
                 RemoteConfigStatuses::Failed
             } as i32,
-            error_message: if self.applied { String::new() } else { self.error.clone() },
+            error_message: if self.applied {
+                String::new()
+            } else {
+                self.error.clone()
+            },
         }
     }
 
@@ -93,17 +97,19 @@ pub fn hex(b: &[u8]) -> String {
 }
 
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| match pair {
+            [hi, lo] => u8::from_str_radix(std::str::from_utf8(&[*hi, *lo]).ok()?, 16).ok(),
+            _ => None,
+        })
         .collect()
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r")
+    s.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }
 
 fn unescape(s: &str) -> String {
@@ -130,7 +136,12 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_multi_line_errors_and_blocks() {
-        let mut r = Record { hash: vec![0xab, 0x01], applied: false, error: "line 1\nC:\\x = y".into(), blocked: vec![] };
+        let mut r = Record {
+            hash: vec![0xab, 0x01],
+            applied: false,
+            error: "line 1\nC:\\x = y".into(),
+            blocked: vec![],
+        };
         r.block(&[1]);
         r.block(&[2]);
         r.block(&[1]);

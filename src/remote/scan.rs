@@ -33,22 +33,42 @@ pub enum What {
     /// `hot_reload` in a service section: turning it off would leave the
     /// agent unable to apply the next config.
     HotReloadSetting,
+    /// An included file, as written (`@INCLUDE` or YAML `includes:`).
+    Include(String),
     /// Something we cannot read with certainty, with the reason.
     Unreadable(String),
 }
 
 /// Sections whose `name` keys name parsers, tasks or servers, not plugins.
-const CLASSIC_NON_PLUGIN_SECTIONS: &[&str] =
-    &["PARSER", "MULTILINE_PARSER", "STREAM_TASK", "UPSTREAM", "NODE"];
-const YAML_NON_PLUGIN_SECTIONS: &[&str] =
-    &["parsers", "multiline_parsers", "stream_processor", "upstream_servers", "env"];
+const CLASSIC_NON_PLUGIN_SECTIONS: &[&str] = &[
+    "PARSER",
+    "MULTILINE_PARSER",
+    "STREAM_TASK",
+    "UPSTREAM",
+    "NODE",
+];
+const YAML_NON_PLUGIN_SECTIONS: &[&str] = &[
+    "parsers",
+    "multiline_parsers",
+    "stream_processor",
+    "upstream_servers",
+    "env",
+];
 
 pub fn scan(format: Format, text: &str) -> Vec<Finding> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     match format {
         Format::Classic => scan_classic(text),
-        Format::Yaml => scan_yaml(text),
+        Format::Yaml => scan_yaml(&yaml_lines(text)),
     }
+}
+
+/// libyaml breaks lines at CR, LF, CRLF, NEL, LS and PS; `str::lines`
+/// only at LF and CRLF. Classic files are read with `fgets`, which breaks
+/// at LF only, so they are left alone.
+fn yaml_lines(text: &str) -> String {
+    text.replace("\r\n", "\n")
+        .replace(['\r', '\u{85}', '\u{2028}', '\u{2029}'], "\n")
 }
 
 /// The plugin a `name` value selects, as Fluent Bit matches it: without
@@ -82,6 +102,13 @@ fn scan_classic(text: &str) -> Vec<Finding> {
     let mut section = String::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = n + 1;
+        if let Some(path) = classic_include(line) {
+            out.push(Finding {
+                line: line_no,
+                what: What::Include(path.to_string()),
+            });
+            continue;
+        }
         if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
             continue;
         }
@@ -93,7 +120,10 @@ fn scan_classic(text: &str) -> Vec<Finding> {
                 .trim()
                 .to_ascii_uppercase();
             if section == "PLUGINS" {
-                out.push(Finding { line: line_no, what: What::LoadsLibraries });
+                out.push(Finding {
+                    line: line_no,
+                    what: What::LoadsLibraries,
+                });
             }
             continue;
         }
@@ -105,14 +135,28 @@ fn scan_classic(text: &str) -> Vec<Finding> {
         let key = key.to_ascii_lowercase();
         let value = value.trim();
         if key == "plugins_file" {
-            out.push(Finding { line: line_no, what: What::LoadsLibraries });
+            out.push(Finding {
+                line: line_no,
+                what: What::LoadsLibraries,
+            });
         } else if key == "hot_reload" && section == "SERVICE" {
-            out.push(Finding { line: line_no, what: What::HotReloadSetting });
+            out.push(Finding {
+                line: line_no,
+                what: What::HotReloadSetting,
+            });
         } else if key == "name" && !CLASSIC_NON_PLUGIN_SECTIONS.contains(&section.as_str()) {
             out.push(plugin(line_no, unquote_loosely(value)));
         }
     }
     out
+}
+
+/// `@INCLUDE path` in column 0, matched without case. Fluent Bit wants one
+/// space after it; any blank counts here, to be safe.
+fn classic_include(line: &str) -> Option<&str> {
+    let head = line.get(..8)?;
+    let rest = &line[8..];
+    (head.eq_ignore_ascii_case("@include") && rest.starts_with([' ', '\t'])).then(|| rest.trim())
 }
 
 /// Classic values are taken literally by Fluent Bit; stripping quotes
@@ -137,12 +181,19 @@ struct YamlState {
 #[derive(Debug)]
 enum Token {
     /// A mapping key at a column, lower-cased and unquoted.
-    Key { name: String, col: usize, flow: usize },
+    Key {
+        name: String,
+        col: usize,
+        flow: usize,
+    },
     /// A scalar value (plain or quoted), and whether it can be trusted as
     /// literal text.
     Scalar { text: String, literal: bool },
-    /// A node that is not a single-line scalar (block scalar, collection).
+    /// The start of a flow collection.
     Other,
+    /// A node whose text this reader does not follow: a block scalar, an
+    /// alias, a quoted scalar running onto later lines.
+    Opaque,
 }
 
 fn scan_yaml(text: &str) -> Vec<Finding> {
@@ -186,19 +237,49 @@ fn scan_yaml(text: &str) -> Vec<Finding> {
 fn judge_yaml_line(tokens: &[Token], line_no: usize, st: &mut YamlState, out: &mut Vec<Finding>) {
     let mut i = 0;
     while i < tokens.len() {
+        if st.section == "includes" {
+            let what = match &tokens[i] {
+                Token::Scalar {
+                    text,
+                    literal: true,
+                } => Some(What::Include(text.clone())),
+                Token::Scalar { literal: false, .. } | Token::Opaque => Some(What::Unreadable(
+                    "include path is not a plain value on one line".into(),
+                )),
+                _ => None,
+            };
+            if let Some(what) = what {
+                out.push(Finding {
+                    line: line_no,
+                    what,
+                });
+            }
+        }
         if let Token::Key { name, col, flow } = &tokens[i] {
             if *col == 0 && *flow == 0 && i == 0 {
                 st.section = name.clone();
                 if name == "plugins" {
-                    out.push(Finding { line: line_no, what: What::LoadsLibraries });
+                    out.push(Finding {
+                        line: line_no,
+                        what: What::LoadsLibraries,
+                    });
                 }
             } else if name == "plugins_file" {
-                out.push(Finding { line: line_no, what: What::LoadsLibraries });
+                out.push(Finding {
+                    line: line_no,
+                    what: What::LoadsLibraries,
+                });
             } else if name == "hot_reload" && st.section == "service" {
-                out.push(Finding { line: line_no, what: What::HotReloadSetting });
+                out.push(Finding {
+                    line: line_no,
+                    what: What::HotReloadSetting,
+                });
             } else if name == "name" && !YAML_NON_PLUGIN_SECTIONS.contains(&st.section.as_str()) {
                 let finding = match tokens.get(i + 1) {
-                    Some(Token::Scalar { text, literal: true }) => plugin(line_no, text),
+                    Some(Token::Scalar {
+                        text,
+                        literal: true,
+                    }) => plugin(line_no, text),
                     Some(Token::Scalar { literal: false, .. }) => Finding {
                         line: line_no,
                         what: What::Unreadable(
@@ -225,7 +306,12 @@ fn indent(line: &str) -> usize {
 
 /// Reads one line into tokens, carrying quote, flow and block-scalar state
 /// to the next line.
-fn yaml_tokens(line: &str, line_no: usize, st: &mut YamlState, out: &mut Vec<Finding>) -> Vec<Token> {
+fn yaml_tokens(
+    line: &str,
+    line_no: usize,
+    st: &mut YamlState,
+    out: &mut Vec<Finding>,
+) -> Vec<Token> {
     let b: Vec<char> = line.chars().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -244,7 +330,10 @@ fn yaml_tokens(line: &str, line_no: usize, st: &mut YamlState, out: &mut Vec<Fin
     // indentation a block scalar's text must exceed.
     let mut parent_col: Option<usize> = None;
     let unreadable = |out: &mut Vec<Finding>, why: &str| {
-        out.push(Finding { line: line_no, what: What::Unreadable(why.to_string()) });
+        out.push(Finding {
+            line: line_no,
+            what: What::Unreadable(why.to_string()),
+        });
     };
     while i < b.len() {
         let c = b[i];
@@ -289,7 +378,7 @@ fn yaml_tokens(line: &str, line_no: usize, st: &mut YamlState, out: &mut Vec<Fin
                 unreadable(out, "YAML alias ('*name'): it could hide a plugin name");
                 i = skip_token(&b, i);
                 expect_node = false;
-                tokens.push(Token::Other);
+                tokens.push(Token::Opaque);
             }
             '&' | '!' => {
                 // Anchors and tags decorate the node that follows.
@@ -298,7 +387,7 @@ fn yaml_tokens(line: &str, line_no: usize, st: &mut YamlState, out: &mut Vec<Fin
             '|' | '>' => {
                 let limit = parent_col.unwrap_or_else(|| indent(line).saturating_sub(1));
                 st.block_scalar = Some(limit);
-                tokens.push(Token::Other);
+                tokens.push(Token::Opaque);
                 return tokens;
             }
             '{' | '[' => {
@@ -310,13 +399,20 @@ fn yaml_tokens(line: &str, line_no: usize, st: &mut YamlState, out: &mut Vec<Fin
                 match close_quote(&b, i + 1, c) {
                     None => {
                         st.quote = Some(c);
-                        tokens.push(Token::Other);
+                        tokens.push(Token::Opaque);
                         return tokens;
                     }
                     Some(end) => {
                         let raw: String = b[i + 1..end].iter().collect();
                         let literal = c == '\'' || !raw.contains('\\');
-                        let text = if c == '\'' { raw.replace("''", "'") } else { raw };
+                        if !literal && b.get(skip_blanks(&b, end + 1)) == Some(&':') {
+                            unreadable(out, "escape sequence in a quoted key");
+                        }
+                        let text = if c == '\'' {
+                            raw.replace("''", "'")
+                        } else {
+                            raw
+                        };
                         let after = skip_blanks(&b, end + 1);
                         if b.get(after) == Some(&':') {
                             tokens.push(key_token(&text, i, st.flow));
@@ -336,7 +432,10 @@ fn yaml_tokens(line: &str, line_no: usize, st: &mut YamlState, out: &mut Vec<Fin
                     tokens.push(key_token(&text, i, st.flow));
                     parent_col = Some(i);
                 } else {
-                    tokens.push(Token::Scalar { text, literal: true });
+                    tokens.push(Token::Scalar {
+                        text,
+                        literal: true,
+                    });
                 }
                 i = end;
                 expect_node = false;
@@ -347,7 +446,11 @@ fn yaml_tokens(line: &str, line_no: usize, st: &mut YamlState, out: &mut Vec<Fin
 }
 
 fn key_token(text: &str, col: usize, flow: usize) -> Token {
-    Token::Key { name: text.trim().to_ascii_lowercase(), col, flow }
+    Token::Key {
+        name: text.trim().to_ascii_lowercase(),
+        col,
+        flow,
+    }
 }
 
 /// Index of the closing quote of a scalar whose body starts at `from`.
@@ -425,13 +528,18 @@ mod tests {
     }
 
     fn unreadable(text: &str) -> bool {
-        scan(Format::Yaml, text).iter().any(|f| matches!(f.what, What::Unreadable(_)))
+        scan(Format::Yaml, text)
+            .iter()
+            .any(|f| matches!(f.what, What::Unreadable(_)))
     }
 
     #[test]
     fn classic_names_in_every_plugin_section() {
         let text = "[SERVICE]\n    Flush 1\n[INPUT]\n    Name   tail\n[filter]\n    name\tLUA\n[OUTPUT]\n    NAME exec://x\n[CUSTOM]\n    Name calyptia\n[PARSER]\n    Name exec\n[MULTILINE_PARSER]\n    name lua\n";
-        assert_eq!(plugins(Format::Classic, text), vec!["tail", "lua", "exec", "calyptia"]);
+        assert_eq!(
+            plugins(Format::Classic, text),
+            vec!["tail", "lua", "exec", "calyptia"]
+        );
     }
 
     #[test]
@@ -472,7 +580,15 @@ parsers:
 "#;
         assert_eq!(
             plugins(Format::Yaml, text),
-            vec!["calyptia", "tail", "lua", "content_modifier", "wasm", "grep", "exec_wasi"]
+            vec![
+                "calyptia",
+                "tail",
+                "lua",
+                "content_modifier",
+                "wasm",
+                "grep",
+                "exec_wasi"
+            ]
         );
     }
 
@@ -484,7 +600,8 @@ parsers:
 
     #[test]
     fn yaml_apostrophes_in_plain_text_do_not_open_quotes() {
-        let text = "service:\n  note: don't\npipeline:\n  inputs:\n    - name: exec\n      x: it's\n";
+        let text =
+            "service:\n  note: don't\npipeline:\n  inputs:\n    - name: exec\n      x: it's\n";
         assert_eq!(plugins(Format::Yaml, text), vec!["exec"]);
     }
 
@@ -496,32 +613,115 @@ parsers:
 
     #[test]
     fn yaml_tricks_are_unreadable() {
-        assert!(unreadable("x: &a exec\npipeline:\n  inputs:\n    - name: *a\n"));
+        assert!(unreadable(
+            "x: &a exec\npipeline:\n  inputs:\n    - name: *a\n"
+        ));
         assert!(unreadable("pipeline:\n  inputs:\n    - <<: *base\n"));
-        assert!(unreadable("pipeline:\n  inputs:\n    - name: >\n        exec\n"));
-        assert!(unreadable("pipeline:\n  inputs:\n    - name:\n        exec\n"));
-        assert!(unreadable("pipeline:\n  inputs:\n    - name: \"\\x65xec\"\n"));
-        assert!(unreadable("pipeline:\n  inputs:\n    - ? name\n      : exec\n"));
+        assert!(unreadable(
+            "pipeline:\n  inputs:\n    - name: >\n        exec\n"
+        ));
+        assert!(unreadable(
+            "pipeline:\n  inputs:\n    - name:\n        exec\n"
+        ));
+        assert!(unreadable(
+            "pipeline:\n  inputs:\n    - name: \"\\x65xec\"\n"
+        ));
+        assert!(unreadable(
+            "pipeline:\n  inputs:\n    - ? name\n      : exec\n"
+        ));
+        assert!(unreadable(
+            "pipeline:\n  inputs:\n    - \"n\\x61me\": exec\n"
+        ));
         assert!(unreadable("pipeline:\n  inputs:\n    - name: ${PLUGIN}\n"));
         assert!(!unreadable("pipeline:\n  inputs:\n    - name: tail\n      path: /var/log/*.log\n      match: '*'\n"));
     }
 
     #[test]
+    fn yaml_line_breaks_other_than_lf_do_not_hide_a_name() {
+        for br in ["\r", "\r\n", "\u{85}", "\u{2028}"] {
+            let text = ["pipeline:", "  inputs:", "    - name: exec", ""].join(br);
+            assert_eq!(plugins(Format::Yaml, &text), vec!["exec"], "{br:?}");
+        }
+    }
+
+    #[test]
+    fn classic_lone_cr_is_not_a_line_break() {
+        // Fluent Bit reads `[INPUT]\r[PARSER]` as the header [INPUT].
+        let text = "[INPUT]\r[PARSER]\n    Name exec\n";
+        assert_eq!(plugins(Format::Classic, text), vec!["exec"]);
+    }
+
+    #[test]
     fn yaml_tags_and_quoting_do_not_hide_a_name() {
-        assert_eq!(plugins(Format::Yaml, "pipeline:\n  inputs:\n    - name: !!str exec\n"), vec!["exec"]);
-        assert_eq!(plugins(Format::Yaml, "pipeline:\n  inputs:\n    - 'name': 'ex''ec'\n"), vec!["ex'ec"]);
-        assert_eq!(plugins(Format::Yaml, "{pipeline: {inputs: [{name: exec}]}}\n"), vec!["exec"]);
-        assert_eq!(plugins(Format::Yaml, "pipeline:\n  inputs: [name: exec]\n"), vec!["exec"]);
+        assert_eq!(
+            plugins(
+                Format::Yaml,
+                "pipeline:\n  inputs:\n    - name: !!str exec\n"
+            ),
+            vec!["exec"]
+        );
+        assert_eq!(
+            plugins(
+                Format::Yaml,
+                "pipeline:\n  inputs:\n    - 'name': 'ex''ec'\n"
+            ),
+            vec!["ex'ec"]
+        );
+        assert_eq!(
+            plugins(Format::Yaml, "{pipeline: {inputs: [{name: exec}]}}\n"),
+            vec!["exec"]
+        );
+        assert_eq!(
+            plugins(Format::Yaml, "pipeline:\n  inputs: [name: exec]\n"),
+            vec!["exec"]
+        );
     }
 
     #[test]
     fn yaml_library_loading_and_hot_reload() {
-        let f = scan(Format::Yaml, "service:\n  hot_reload: off\n  plugins_file: p.yaml\nplugins:\n  - /x.so\n");
+        let f = scan(
+            Format::Yaml,
+            "service:\n  hot_reload: off\n  plugins_file: p.yaml\nplugins:\n  - /x.so\n",
+        );
         let whats: Vec<&What> = f.iter().map(|f| &f.what).collect();
         assert_eq!(
             whats,
-            vec![&What::HotReloadSetting, &What::LoadsLibraries, &What::LoadsLibraries]
+            vec![
+                &What::HotReloadSetting,
+                &What::LoadsLibraries,
+                &What::LoadsLibraries
+            ]
         );
+    }
+
+    fn includes(format: Format, text: &str) -> Vec<String> {
+        scan(format, text)
+            .into_iter()
+            .filter_map(|f| match f.what {
+                What::Include(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn includes_are_reported_in_both_formats() {
+        assert_eq!(
+            includes(
+                Format::Classic,
+                "@INCLUDE managed.d/a.conf\n@include\t/etc/x.conf\n#@INCLUDE no\n"
+            ),
+            vec!["managed.d/a.conf", "/etc/x.conf"]
+        );
+        assert_eq!(
+            includes(Format::Yaml, "includes:\n  - managed.d/a.yaml\n  - '/etc/x.yaml'\npipeline:\n  inputs:\n    - name: dummy\n"),
+            vec!["managed.d/a.yaml", "/etc/x.yaml"]
+        );
+        assert_eq!(
+            includes(Format::Yaml, "INCLUDES: [a.yaml, \"b.yaml\"]\n"),
+            vec!["a.yaml", "b.yaml"]
+        );
+        assert!(unreadable("includes:\n  - >\n    /etc/shadow\n"));
     }
 
     #[test]

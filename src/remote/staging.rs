@@ -117,7 +117,11 @@ impl Marker {
             Phase::Applying => "applying",
             Phase::Aborted => "aborted",
         };
-        format!("hash={}\nphase={phase}\npid={}\n", hex(&self.hash), self.pid)
+        format!(
+            "hash={}\nphase={phase}\npid={}\n",
+            hex(&self.hash),
+            self.pid
+        )
     }
 
     fn decode(text: &str) -> Option<Marker> {
@@ -133,7 +137,11 @@ impl Marker {
                 _ => {}
             }
         }
-        Some(Marker { hash: hash?, phase: phase?, pid })
+        Some(Marker {
+            hash: hash?,
+            phase: phase?,
+            pid,
+        })
     }
 }
 
@@ -172,9 +180,22 @@ pub fn swap(l: &Layout, hash: &[u8], c: &Candidate) -> io::Result<()> {
 
 pub fn swap_with(l: &Layout, hash: &[u8], c: &Candidate, at: Checkpoint) -> io::Result<()> {
     let _g = lock();
+    if read_marker(l).is_some_and(|m| m.phase == Phase::Aborted) {
+        // The process is exiting on the last-known-good; keep it that way.
+        return Err(io::Error::other(
+            "Fluent Bit is exiting after an aborted reload",
+        ));
+    }
     snapshot(l)?;
     at("lkg")?;
-    write_marker(l, &Marker { hash: hash.to_vec(), phase: Phase::Applying, pid: std::process::id() })?;
+    write_marker(
+        l,
+        &Marker {
+            hash: hash.to_vec(),
+            phase: Phase::Applying,
+            pid: std::process::id(),
+        },
+    )?;
     at("marker")?;
     for (k, body) in &c.files {
         if !files::holds(&l.folder.join(k), body) {
@@ -199,7 +220,9 @@ fn snapshot(l: &Layout) -> io::Result<()> {
     fs::create_dir_all(tmp.join(LKG_FILES))?;
     match fs::read(&l.managed) {
         Ok(main) => write_atomic(&tmp.join(LKG_MAIN), &main)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => write_atomic(&tmp.join(LKG_MAIN_ABSENT), b"")?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            write_atomic(&tmp.join(LKG_MAIN_ABSENT), b"")?
+        }
         Err(e) => return Err(e),
     }
     for (k, node) in files::read_tree(&l.folder)? {
@@ -225,7 +248,10 @@ pub fn restore_with(l: &Layout, at: Checkpoint) -> io::Result<bool> {
 fn restore_locked(l: &Layout, at: Checkpoint) -> io::Result<bool> {
     let lkg = l.lkg();
     if !lkg.is_dir() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, "no last-known-good copy to restore"));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no last-known-good copy to restore",
+        ));
     }
     let mut changed = false;
     let tree = files::read_tree(&lkg.join(LKG_FILES))?;
@@ -237,7 +263,9 @@ fn restore_locked(l: &Layout, at: Checkpoint) -> io::Result<bool> {
         at(&format!("file {k}"))?;
     }
     let keep: BTreeSet<String> = tree.iter().map(|(k, _)| k.clone()).collect();
-    let extra = files::read_tree(&l.folder)?.iter().any(|(k, _)| !keep.contains(k));
+    let extra = files::read_tree(&l.folder)?
+        .iter()
+        .any(|(k, _)| !keep.contains(k));
     files::remove_others(&l.folder, &keep)?;
     changed |= extra;
     at("prune")?;
@@ -264,7 +292,9 @@ pub fn commit(l: &Layout) -> io::Result<()> {
     let _g = lock();
     if let Some(m) = read_marker(l) {
         if m.phase == Phase::Aborted {
-            return Err(io::Error::other("the config was rolled back when Fluent Bit aborted"));
+            return Err(io::Error::other(
+                "the config was rolled back when Fluent Bit aborted",
+            ));
         }
     }
     forget(l)
@@ -315,8 +345,11 @@ pub fn tidy(l: &Layout) -> io::Result<()> {
     clear_staging(l)
 }
 
+/// The managed file (absent or not) and the folder's entries.
+pub type Snapshot = (Option<Vec<u8>>, Vec<(String, Node)>);
+
 /// What the live files hold now, for tests and for the effective config.
-pub fn live(l: &Layout) -> io::Result<(Option<Vec<u8>>, Vec<(String, Node)>)> {
+pub fn live(l: &Layout) -> io::Result<Snapshot> {
     let main = match fs::read(&l.managed) {
         Ok(d) => Some(d),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -344,7 +377,10 @@ mod tests {
     fn cand(main: &str, files: &[(&str, &str)]) -> Candidate {
         Candidate {
             main: main.as_bytes().to_vec(),
-            files: files.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect(),
+            files: files
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
         }
     }
 
@@ -352,8 +388,14 @@ mod tests {
     fn layout_places_folder_and_staging_beside_the_managed_file() {
         let l = Layout::new(Path::new("/etc/fb/managed.conf"), Path::new("/var/lib/s"));
         assert_eq!(l.folder, PathBuf::from("/etc/fb/managed.d"));
-        assert_eq!(l.staged_main(), PathBuf::from("/etc/fb/.managed.conf.staging/managed.conf"));
-        assert_eq!(l.staged_folder(), PathBuf::from("/etc/fb/.managed.conf.staging/managed.d"));
+        assert_eq!(
+            l.staged_main(),
+            PathBuf::from("/etc/fb/.managed.conf.staging/managed.conf")
+        );
+        assert_eq!(
+            l.staged_folder(),
+            PathBuf::from("/etc/fb/.managed.conf.staging/managed.d")
+        );
     }
 
     #[test]
@@ -362,7 +404,12 @@ mod tests {
         fs::write(&l.managed, "old main").unwrap();
         files::write_in(&l.folder, "old.conf", b"old").unwrap();
         files::write_in(&l.folder, "same.conf", b"same").unwrap();
-        swap(&l, b"h1", &cand("new main", &[("new.conf", "new"), ("same.conf", "same")])).unwrap();
+        swap(
+            &l,
+            b"h1",
+            &cand("new main", &[("new.conf", "new"), ("same.conf", "same")]),
+        )
+        .unwrap();
         let (main, tree) = live(&l).unwrap();
         assert_eq!(main.unwrap(), b"new main");
         let keys: Vec<&str> = tree.iter().map(|(k, _)| k.as_str()).collect();
@@ -401,6 +448,8 @@ mod tests {
         assert_eq!(fs::read(&l.managed).unwrap(), b"old");
         assert_eq!(pending(&l).unwrap().phase, Phase::Aborted);
         assert!(commit(&l).is_err());
+        assert!(swap(&l, b"next", &cand("next", &[])).is_err());
+        assert_eq!(fs::read(&l.managed).unwrap(), b"old");
         assert_eq!(abort(&l).unwrap(), None, "a second abort changes nothing");
         cleanup(&l);
     }
@@ -416,7 +465,11 @@ mod tests {
 
     #[test]
     fn marker_round_trip_and_garbage_means_applying() {
-        let m = Marker { hash: vec![1, 2], phase: Phase::Aborted, pid: 42 };
+        let m = Marker {
+            hash: vec![1, 2],
+            phase: Phase::Aborted,
+            pid: 42,
+        };
         assert_eq!(Marker::decode(&m.encode()), Some(m));
         let l = layout("garbage");
         fs::write(l.marker(), "???").unwrap();

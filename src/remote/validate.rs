@@ -38,19 +38,27 @@ impl DryRun {
     pub fn check(&self, layout: &Layout) -> Result<(), String> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let text = std::fs::read_to_string(&self.bootstrap).map_err(|e| {
-            format!("cannot validate: bootstrap config '{}' unreadable: {e}", self.bootstrap.display())
+            format!(
+                "cannot validate: bootstrap config '{}' unreadable: {e}",
+                self.bootstrap.display()
+            )
         })?;
         let base = self.bootstrap.parent().unwrap_or(Path::new("."));
-        let staged = layout.staged_main();
-        let rewritten = rewrite_bootstrap(
-            &text,
-            Format::of_path(&self.bootstrap),
-            base,
-            &cwd,
-            &layout.managed,
-            &staged,
-        )
-        .ok_or_else(|| {
+        // Absolute, because the child runs in another folder.
+        let absolute = |p: PathBuf| if p.is_absolute() { p } else { cwd.join(p) };
+        let staged = absolute(layout.staged_main());
+        let rewrite = |relocated: bool| {
+            rewrite_bootstrap(
+                &text,
+                Format::of_path(&self.bootstrap),
+                &absolute(base.to_path_buf()),
+                &cwd,
+                &layout.managed,
+                &staged,
+                relocated,
+            )
+        };
+        let rewritten = rewrite(false).ok_or_else(|| {
             format!(
                 "cannot validate: the bootstrap config '{}' does not include the managed file '{}' directly \
                  (with @INCLUDE or includes:); include it from the bootstrap itself",
@@ -58,10 +66,31 @@ impl DryRun {
                 layout.managed.display()
             )
         })?;
-        let temp = base.join(format!(".opamp-dryrun-{}-{}", std::process::id(), file_name(&self.bootstrap)));
-        std::fs::write(&temp, rewritten)
-            .map_err(|e| format!("cannot validate: cannot write '{}': {e}", temp.display()))?;
-        let temp_abs = if temp.is_absolute() { temp.clone() } else { cwd.join(&temp) };
+        let name = format!(
+            ".opamp-dryrun-{}-{}",
+            std::process::id(),
+            file_name(&self.bootstrap)
+        );
+        let beside = base.join(&name);
+        let temp = match std::fs::write(&beside, rewritten) {
+            Ok(()) => beside,
+            Err(first) => {
+                // A read-only bootstrap folder (a Kubernetes ConfigMap):
+                // write the copy beside the managed file instead, with the
+                // bootstrap's own relative paths made absolute.
+                let elsewhere = layout.managed.with_file_name(&name);
+                let relocated = rewrite(true).unwrap_or_default();
+                std::fs::write(&elsewhere, relocated).map_err(|e| {
+                    format!(
+                        "cannot validate: cannot write '{}' ({first}) or '{}' ({e})",
+                        beside.display(),
+                        elsewhere.display()
+                    )
+                })?;
+                elsewhere
+            }
+        };
+        let temp_abs = absolute(temp.clone());
 
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--dry-run")
@@ -77,11 +106,23 @@ impl DryRun {
             return Ok(());
         }
         let replacements = [
-            (temp_abs.display().to_string(), self.bootstrap.display().to_string()),
-            (staged.display().to_string(), layout.managed.display().to_string()),
-            (layout.staged_folder().display().to_string(), layout.folder.display().to_string()),
+            (
+                temp_abs.display().to_string(),
+                self.bootstrap.display().to_string(),
+            ),
+            (
+                staged.display().to_string(),
+                layout.managed.display().to_string(),
+            ),
+            (
+                absolute(layout.staged_folder()).display().to_string(),
+                layout.folder.display().to_string(),
+            ),
         ];
-        Err(format!("Fluent Bit's --dry-run rejected the config:\n{}", summarize(&output, &replacements)))
+        Err(format!(
+            "Fluent Bit's --dry-run rejected the config:\n{}",
+            summarize(&output, &replacements)
+        ))
     }
 }
 
@@ -95,8 +136,14 @@ fn run(mut cmd: Command, timeout: Duration) -> Result<(bool, String), String> {
         .spawn()
         .map_err(|e| format!("cannot validate: cannot run Fluent Bit's --dry-run: {e}"))?;
     let readers: Vec<_> = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -124,7 +171,11 @@ fn run(mut cmd: Command, timeout: Duration) -> Result<(bool, String), String> {
                 ));
             }
             Ok(None) => thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("cannot validate: waiting for --dry-run failed: {e}")),
+            Err(e) => {
+                return Err(format!(
+                    "cannot validate: waiting for --dry-run failed: {e}"
+                ))
+            }
         }
     };
     let mut out = String::new();
@@ -132,7 +183,10 @@ fn run(mut cmd: Command, timeout: Duration) -> Result<(bool, String), String> {
         out.push_str(&String::from_utf8_lossy(&r.join().unwrap_or_default()));
     }
     if status.code().is_none() {
-        return Err(format!("Fluent Bit's --dry-run crashed ({status}):\n{}", summarize(&out, &[])));
+        return Err(format!(
+            "Fluent Bit's --dry-run crashed ({status}):\n{}",
+            summarize(&out, &[])
+        ));
     }
     Ok((status.success(), out))
 }
@@ -151,7 +205,13 @@ pub fn discover_binary() -> Option<PathBuf> {
 pub fn passthrough_args(args: &[String], cwd: &Path) -> Vec<String> {
     let abs = |p: &str| {
         let p = Path::new(p);
-        if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) }.display().to_string()
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        }
+        .display()
+        .to_string()
     };
     let mut out = Vec::new();
     let mut it = args.iter().skip(1);
@@ -164,7 +224,10 @@ pub fn passthrough_args(args: &[String], cwd: &Path) -> Vec<String> {
                     ("-e", Some(v.to_string()))
                 } else if let Some(v) = a.strip_prefix("--parser=") {
                     ("-R", Some(v.to_string()))
-                } else if let Some(v) = a.strip_prefix("-e").filter(|v| !v.is_empty() && !a.starts_with("--")) {
+                } else if let Some(v) = a
+                    .strip_prefix("-e")
+                    .filter(|v| !v.is_empty() && !a.starts_with("--"))
+                {
                     ("-e", Some(v.to_string()))
                 } else if let Some(v) = a.strip_prefix("-R").filter(|v| !v.is_empty()) {
                     ("-R", Some(v.to_string()))
@@ -181,8 +244,13 @@ pub fn passthrough_args(args: &[String], cwd: &Path) -> Vec<String> {
     out
 }
 
+/// Service keys naming files that Fluent Bit resolves like includes.
+const PATH_KEYS: &[&str] = &["parsers_file", "plugins_file", "streams_file"];
+
 /// The bootstrap with every direct include of `managed` pointed at
-/// `staged`, or `None` when it has no such include.
+/// `staged`, or `None` when it has no such include. When `relocated`, the
+/// copy will live in another folder, so its other relative includes and
+/// files are made absolute against `base`.
 pub fn rewrite_bootstrap(
     text: &str,
     format: Format,
@@ -190,6 +258,7 @@ pub fn rewrite_bootstrap(
     cwd: &Path,
     managed: &Path,
     staged: &Path,
+    relocated: bool,
 ) -> Option<String> {
     let target = identity(managed);
     let names_managed = |pattern: &str| {
@@ -203,9 +272,17 @@ pub fn rewrite_bootstrap(
         } else {
             vec![base.join(p)]
         };
-        tries.iter().find(|t| t.exists()).or(tries.last()).is_some_and(|t| identity(t) == target)
+        tries
+            .iter()
+            .find(|t| t.exists())
+            .or(tries.last())
+            .is_some_and(|t| identity(t) == target)
     };
     let staged_s = staged.display().to_string();
+    let anchor = |p: &str| -> Option<String> {
+        (relocated && !p.is_empty() && !Path::new(p).is_absolute())
+            .then(|| base.join(p).display().to_string())
+    };
     let mut found = false;
     let mut out = String::with_capacity(text.len() + 64);
     let mut in_includes = false;
@@ -213,23 +290,34 @@ pub fn rewrite_bootstrap(
         let body = line.trim_end_matches(['\n', '\r']);
         let eol = &line[body.len()..];
         let replaced = match format {
-            Format::Classic => classic_include(body)
-                .filter(|p| names_managed(p))
-                .map(|_| format!("@INCLUDE {staged_s}")),
+            Format::Classic => match classic_include(body) {
+                Some(p) if names_managed(p) => {
+                    found = true;
+                    Some(format!("@INCLUDE {staged_s}"))
+                }
+                Some(p) => anchor(p).map(|abs| format!("@INCLUDE {abs}")),
+                None => path_key(body, ' ')
+                    .and_then(|(head, v)| anchor(v).map(|abs| format!("{head}{abs}"))),
+            },
             Format::Yaml => {
                 if !body.starts_with([' ', '\t', '#', '-']) && !body.trim().is_empty() {
-                    in_includes = body.trim_end().to_ascii_lowercase().starts_with("includes:");
+                    in_includes = body
+                        .trim_end()
+                        .to_ascii_lowercase()
+                        .starts_with("includes:");
                 }
                 if in_includes {
-                    yaml_include(body, &names_managed, &staged_s)
+                    yaml_include(body, &names_managed, &staged_s, &mut found, &anchor)
                 } else {
-                    None
+                    path_key(body, ':').and_then(|(head, v)| {
+                        let v = v.trim_matches(|c| c == '"' || c == '\'');
+                        anchor(v).map(|abs| format!("{head}{}", yaml_quote(&abs)))
+                    })
                 }
             }
         };
         match replaced {
             Some(r) => {
-                found = true;
                 out.push_str(&r);
                 out.push_str(eol);
             }
@@ -242,32 +330,67 @@ pub fn rewrite_bootstrap(
 fn classic_include(line: &str) -> Option<&str> {
     // flb_cf_fluentbit.c matches "@INCLUDE " case-insensitively in column 0.
     let head = line.get(..9)?;
-    head.eq_ignore_ascii_case("@include ").then(|| line[9..].trim())
+    head.eq_ignore_ascii_case("@include ")
+        .then(|| line[9..].trim())
+}
+
+/// `<indent>key<sep>value` for a key in [`PATH_KEYS`]: the part up to the
+/// value, and the value.
+fn path_key(line: &str, sep: char) -> Option<(&str, &str)> {
+    let t = line.trim_start();
+    let (key, _) = t.split_once(sep)?;
+    if !PATH_KEYS.contains(&key.trim().to_ascii_lowercase().as_str()) {
+        return None;
+    }
+    let after_key = line.len() - t.len() + key.len() + 1;
+    let rest = &line[after_key..];
+    let value = rest.trim();
+    let value_at = after_key + (rest.len() - rest.trim_start().len());
+    (!value.is_empty()).then(|| (&line[..value_at], value))
+}
+
+fn yaml_quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Rewrites one line of an `includes:` block: a `- item` line, or the
 /// `includes: [a, b]` line itself.
-fn yaml_include(line: &str, names_managed: &dyn Fn(&str) -> bool, staged: &str) -> Option<String> {
-    let quoted = format!("\"{}\"", staged.replace('\\', "\\\\").replace('"', "\\\""));
+fn yaml_include(
+    line: &str,
+    names_managed: &dyn Fn(&str) -> bool,
+    staged: &str,
+    found: &mut bool,
+    anchor: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
     let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
+    // The managed file becomes the candidate; any other relative include
+    // is anchored when the copy is relocated.
+    let mut item = |raw: &str| -> Option<String> {
+        let path = unquote(raw);
+        if names_managed(&path) {
+            *found = true;
+            Some(yaml_quote(staged))
+        } else {
+            anchor(&path).map(|abs| yaml_quote(&abs))
+        }
+    };
     let trimmed = line.trim_start();
-    if let Some(item) = trimmed.strip_prefix("- ") {
+    if let Some(value) = trimmed.strip_prefix("- ") {
         let indent = &line[..line.len() - trimmed.len()];
-        let value = item.split(" #").next().unwrap_or(item);
-        return names_managed(&unquote(value)).then(|| format!("{indent}- {quoted}"));
+        let value = value.split(" #").next().unwrap_or(value);
+        return item(value).map(|v| format!("{indent}- {v}"));
     }
     let (head, rest) = line.split_once(':')?;
     let list = rest.trim().strip_prefix('[')?.strip_suffix(']')?;
     let mut hit = false;
     let items: Vec<String> = list
         .split(',')
-        .map(|i| {
-            if names_managed(&unquote(i)) {
+        .map(|i| match item(i) {
+            Some(v) => {
                 hit = true;
-                quoted.clone()
-            } else {
-                i.trim().to_string()
+                v
             }
+            None => i.trim().to_string(),
         })
         .collect();
     hit.then(|| format!("{head}: [{}]", items.join(", ")))
@@ -289,7 +412,9 @@ pub fn summarize(output: &str, replacements: &[(String, String)]) -> String {
         .collect();
     let wanted: Vec<&String> = lines
         .iter()
-        .filter(|l| l.starts_with("[error]") || l.starts_with("[ warn]") || l.starts_with("[ help]"))
+        .filter(|l| {
+            l.starts_with("[error]") || l.starts_with("[ warn]") || l.starts_with("[ help]")
+        })
         .collect();
     let picked: Vec<&String> = if wanted.is_empty() {
         // No tagged lines (a crash, an unexpected message): the tail is
@@ -298,7 +423,11 @@ pub fn summarize(output: &str, replacements: &[(String, String)]) -> String {
     } else {
         wanted
     };
-    let mut msg = picked.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n");
+    let mut msg = picked
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     for (from, to) in replacements {
         if !from.is_empty() {
             msg = msg.replace(from.as_str(), to);
@@ -361,6 +490,7 @@ mod tests {
             Path::new("/nonexistent/cwd"),
             Path::new("/nonexistent/etc/managed.conf"),
             Path::new("/nonexistent/etc/.managed.conf.staging/managed.conf"),
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -375,27 +505,79 @@ mod tests {
         let managed = Path::new("/nonexistent/etc/managed.yaml");
         let staged = Path::new("/s/managed.yaml");
         let text = "service:\n  flush: 1\nincludes:\n  - other.yaml\n  - 'managed.yaml'  # remote\npipeline:\n  inputs:\n    - name: dummy\n";
-        let out = rewrite_bootstrap(text, Format::Yaml, base, base, managed, staged).unwrap();
-        assert!(out.contains("  - other.yaml\n  - \"/s/managed.yaml\"\npipeline:"), "{out}");
+        let out =
+            rewrite_bootstrap(text, Format::Yaml, base, base, managed, staged, false).unwrap();
+        assert!(
+            out.contains("  - other.yaml\n  - \"/s/managed.yaml\"\npipeline:"),
+            "{out}"
+        );
         let flow = "includes: [other.yaml, managed.yaml]\n";
-        let out = rewrite_bootstrap(flow, Format::Yaml, base, base, managed, staged).unwrap();
+        let out =
+            rewrite_bootstrap(flow, Format::Yaml, base, base, managed, staged, false).unwrap();
         assert_eq!(out, "includes: [other.yaml, \"/s/managed.yaml\"]\n");
         // A `- managed.yaml` outside `includes:` is not an include.
         let other = "pipeline:\n  inputs:\n  - managed.yaml\n";
-        assert_eq!(rewrite_bootstrap(other, Format::Yaml, base, base, managed, staged), None);
+        assert_eq!(
+            rewrite_bootstrap(other, Format::Yaml, base, base, managed, staged, false),
+            None
+        );
     }
 
     #[test]
     fn no_direct_include_is_reported_as_none() {
         let text = "@INCLUDE conf.d/*.conf\n";
         let p = Path::new("/nonexistent");
-        assert_eq!(rewrite_bootstrap(text, Format::Classic, p, p, &p.join("managed.conf"), p), None);
+        assert_eq!(
+            rewrite_bootstrap(
+                text,
+                Format::Classic,
+                p,
+                p,
+                &p.join("managed.conf"),
+                p,
+                false
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_relocated_copy_anchors_the_bootstraps_own_relative_paths() {
+        let base = Path::new("/cm/etc");
+        let managed = Path::new("/var/lib/fb/managed.conf");
+        let staged = Path::new("/var/lib/fb/.managed.conf.staging/managed.conf");
+        let text = "[SERVICE]\n    Parsers_File parsers.conf\n    plugins_file /abs/plugins.conf\n@INCLUDE /var/lib/fb/managed.conf\n@INCLUDE conf.d/*.conf\n";
+        let out =
+            rewrite_bootstrap(text, Format::Classic, base, base, managed, staged, true).unwrap();
+        assert_eq!(
+            out,
+            "[SERVICE]\n    Parsers_File /cm/etc/parsers.conf\n    plugins_file /abs/plugins.conf\n\
+             @INCLUDE /var/lib/fb/.managed.conf.staging/managed.conf\n@INCLUDE /cm/etc/conf.d/*.conf\n"
+        );
+        let yaml = "service:\n  parsers_file: 'parsers.yaml'\nincludes:\n  - /var/lib/fb/managed.conf\n  - inputs.yaml\n";
+        let out = rewrite_bootstrap(yaml, Format::Yaml, base, base, managed, staged, true).unwrap();
+        assert_eq!(
+            out,
+            "service:\n  parsers_file: \"/cm/etc/parsers.yaml\"\nincludes:\n  - \"/var/lib/fb/.managed.conf.staging/managed.conf\"\n  - \"/cm/etc/inputs.yaml\"\n"
+        );
+        // In place, nothing but the managed include changes.
+        let out =
+            rewrite_bootstrap(text, Format::Classic, base, base, managed, staged, false).unwrap();
+        assert!(
+            out.contains("Parsers_File parsers.conf") && out.contains("@INCLUDE conf.d/*.conf")
+        );
     }
 
     #[test]
     fn output_keeps_error_lines_without_noise() {
         let out = "\u{1b}[1mFluent Bit v5.1.1\u{1b}[0m\n* Copyright\n\n[2026/11/25 17:27:24.929] [error] [config] error in /etc/.managed.conf.staging/managed.conf:1: bad header definition\n[2026/11/25 17:27:24] [error] configuration file contains errors, aborting.\n";
-        let msg = summarize(out, &[("/etc/.managed.conf.staging/managed.conf".into(), "/etc/managed.conf".into())]);
+        let msg = summarize(
+            out,
+            &[(
+                "/etc/.managed.conf.staging/managed.conf".into(),
+                "/etc/managed.conf".into(),
+            )],
+        );
         assert_eq!(
             msg,
             "[error] [config] error in /etc/managed.conf:1: bad header definition\n[error] configuration file contains errors, aborting."
@@ -411,13 +593,30 @@ mod tests {
 
     #[test]
     fn plugin_arguments_pass_through_as_absolute_paths() {
-        let args: Vec<String> = ["fluent-bit", "-c", "f.conf", "-e", "lib/opamp.so", "--plugin=/abs/x.so", "-R", "p.conf", "-v"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "fluent-bit",
+            "-c",
+            "f.conf",
+            "-e",
+            "lib/opamp.so",
+            "--plugin=/abs/x.so",
+            "-R",
+            "p.conf",
+            "-v",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         assert_eq!(
             passthrough_args(&args, Path::new("/w")),
-            vec!["-e", "/w/lib/opamp.so", "-e", "/abs/x.so", "-R", "/w/p.conf"]
+            vec![
+                "-e",
+                "/w/lib/opamp.so",
+                "-e",
+                "/abs/x.so",
+                "-R",
+                "/w/p.conf"
+            ]
         );
     }
 

@@ -151,6 +151,38 @@ fn configuration_repeated_offer_is_not_reapplied() {
     assert!(drain(&mut fresh).is_empty(), "already applied per status");
 }
 
+/// "Configuration": an offer of the config the status already reports means
+/// the server missed that report: it is answered with the status again (not
+/// re-applied), at most once per REANSWER_INTERVAL so an echoing server
+/// cannot cause a ping-pong.
+#[test]
+fn configuration_repeated_offer_of_reported_hash_is_answered_once_per_interval() {
+    let t0 = Instant::now();
+    let mut c = client(Transport::WebSocket, t0);
+    c.set_remote_config_status(rc_status(b"h3", RemoteConfigStatuses::Applied));
+    c.on_connected(t0);
+    send(&mut c, t0);
+    assert_eq!(c.poll_transmit(t0), None);
+
+    c.on_received(t0, with_config(offer(b"h3", b"z")));
+    assert!(drain(&mut c).is_empty(), "not applied again");
+    let again = send(&mut c, t0);
+    assert_eq!(
+        again
+            .remote_config_status
+            .map(|s| s.last_remote_config_hash),
+        Some(b"h3".to_vec()),
+        "the status goes out again"
+    );
+
+    c.on_received(t0 + secs(1), with_config(offer(b"h3", b"z")));
+    assert_eq!(c.poll_transmit(t0 + secs(1)), None, "rate limited");
+
+    let later = t0 + super::super::client::REANSWER_INTERVAL + secs(1);
+    c.on_received(later, with_config(offer(b"h3", b"z")));
+    assert!(send(&mut c, later).remote_config_status.is_some());
+}
+
 /// "Configuration": without AcceptsRemoteConfig the offer is ignored.
 #[test]
 fn configuration_offer_ignored_without_capability() {
