@@ -105,7 +105,10 @@ fn run_against_mock(compression: &str) {
     raw.push("header", "Authorization Bearer interop-secret");
     raw.push("agent_attribute", "deployment.environment interop");
     raw.push("remote_config", "on");
-    raw.push("managed_config", &state.join("managed/pipeline.conf").display().to_string());
+    raw.push(
+        "managed_config",
+        &state.join("managed/pipeline.conf").display().to_string(),
+    );
     let settings = properties::parse(&raw).unwrap();
     let handle = agent::start(settings, 1, None).unwrap();
     // Hot reload off: the apply must then fail with a status, and must
@@ -146,10 +149,15 @@ fn run_against_mock(compression: &str) {
     // must carry the whole state again.
     let asked = reqs
         .iter()
-        .position(|q| q.contains("\"s2a\":{") && q.split("\"s2a\":").nth(1).unwrap().contains("\"flags\":1"))
+        .position(|q| {
+            q.contains("\"s2a\":{") && q.split("\"s2a\":").nth(1).unwrap().contains("\"flags\":1")
+        })
         .expect("the mock asked for full state");
     let answer = reqs.get(asked + 1).expect("a message after the request");
-    assert!(answer.contains("agentDescription"), "full state after ReportFullState: {answer}");
+    assert!(
+        answer.contains("agentDescription"),
+        "full state after ReportFullState: {answer}"
+    );
 
     // The offered remote config was received and its outcome reported with
     // the offer's hash.
@@ -164,7 +172,10 @@ fn run_against_mock(compression: &str) {
         .map(|h| h.split('"').next().unwrap().to_string())
         .expect("a remote config status was reported");
     assert_eq!(offered, reported);
-    assert!(r.contains("Hot_Reload"), "the FAILED status says how to turn hot reload on: {r}");
+    assert!(
+        r.contains("Hot_Reload"),
+        "the FAILED status says how to turn hot reload on: {r}"
+    );
 
     // Sequence numbers grow by one per message.
     let seqs: Vec<u64> = reqs

@@ -38,7 +38,7 @@ pub use ws_server::{WsBehaviour, WsStep};
 /// How often blocked loops look at the stop flag.
 pub(crate) const POLL: Duration = Duration::from_millis(20);
 /// No connection handler lives longer than this, whatever the script says.
-pub(crate) const MAX_CONNECTION_LIFE: Duration = Duration::from_secs(60);
+pub(crate) const MAX_CONNECTION_LIFE: Duration = Duration::from_secs(300);
 
 /// What the server answers to an agent message when the script is silent.
 #[derive(Clone, Debug)]
@@ -126,6 +126,9 @@ pub struct Recorded {
 
 pub(crate) struct State {
     pub ws_script: VecDeque<WsBehaviour>,
+    /// ServerToAgent messages to send on the live WebSocket connection as
+    /// soon as it is idle (a server pushing a new config).
+    pub ws_push: VecDeque<Vec<u8>>,
     pub http_script: VecDeque<HttpReply>,
     pub auto_reply: AutoReply,
     pub rec: Recorded,
@@ -208,6 +211,7 @@ impl TestServer {
             stop: AtomicBool::new(false),
             state: Mutex::new(State {
                 ws_script: VecDeque::new(),
+                ws_push: VecDeque::new(),
                 http_script: VecDeque::new(),
                 auto_reply: AutoReply::Ack,
                 rec: Recorded::default(),
@@ -260,6 +264,12 @@ impl TestServer {
     /// Queue the behaviour of the next WebSocket connection.
     pub fn script_ws(&self, behaviour: WsBehaviour) {
         self.shared.state().ws_script.push_back(behaviour);
+    }
+
+    /// Send this ServerToAgent (protobuf bytes) on the live WebSocket
+    /// connection, once its script has finished.
+    pub fn push_ws(&self, server_to_agent: Vec<u8>) {
+        self.shared.state().ws_push.push_back(server_to_agent);
     }
 
     /// Queue the reply to the next HTTP request.

@@ -231,6 +231,14 @@ fn run_steps(
 fn serve(shared: &Arc<Shared>, index: usize, ws: &mut WebSocket<ServerStream>) {
     let deadline = Instant::now() + MAX_CONNECTION_LIFE;
     while !shared.stopped() && Instant::now() < deadline {
+        let pushed: Vec<Vec<u8>> = shared.state().ws_push.drain(..).collect();
+        for msg in pushed {
+            let mut framed = vec![0u8];
+            framed.extend_from_slice(&msg);
+            if ws.send(Message::Binary(framed.into())).is_err() {
+                return;
+            }
+        }
         match pump(shared, index, ws) {
             Event::Binary(payload) => {
                 if payload.first() != Some(&0) {
