@@ -9,7 +9,7 @@ Writes bench-results/profiles/*.txt:
   memory.txt                   resident memory by mapping, host with plugin
                                minus host without (/proc/<pid>/smaps)
   massif-idle.txt              heap of the C host + plugin, connected (valgrind massif)
-  massif-receive-16MiB.txt     heap while a 16 MiB remote config arrives
+  massif-apply-16MiB.txt       heap while a 16 MiB remote config arrives and applies
 
 Uses FLUENT_BIT_BIN for the smaps comparison when set; the massif runs
 always use the C host (valgrind on Fluent Bit itself is too slow to settle).
@@ -135,10 +135,15 @@ def massif(env, out, name, secs, offer_size=0):
     d = os.path.join(env.workdir, "massif-" + name)
     os.makedirs(d, exist_ok=True)
     conf = os.path.join(d, "fluent-bit.conf")
+    managed = os.path.join(d, "managed", "pipeline.conf")
+    os.makedirs(os.path.dirname(managed), exist_ok=True)
+    with open(managed, "w") as f:
+        f.write("# managed\n")
     with open(conf, "w") as f:
-        f.write("[SERVICE]\n    Flush 1\n\n[INPUT]\n    Name opamp\n    Endpoint %s\n    State_Dir %s\n"
-                "    Heartbeat_Interval 1s\n    Max_Message_Size 64M\n    HTTP_Server http://127.0.0.1:9\n"
-                % (srv.ws_url, os.path.join(d, "state")))
+        f.write("[SERVICE]\n    Flush 1\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint %s\n"
+                "    State_Dir %s\n    Heartbeat_Interval 1s\n    Max_Message_Size 64M\n    Max_Config_Size 64M\n"
+                "    Remote_Config On\n    Managed_Config %s\n    HTTP_Server http://127.0.0.1:9\n\n"
+                "@INCLUDE managed/pipeline.conf\n" % (srv.ws_url, os.path.join(d, "state"), managed))
     mout = os.path.join(d, "massif.out")
     p = Proc("massif", ["valgrind", "--tool=massif", "--massif-out-file=" + mout, "--depth=40", "--detailed-freq=3",
                         env.proxy_host, "--plugin", env.plugin, "-c", conf, "--scenario", "sighup",
@@ -147,9 +152,15 @@ def massif(env, out, name, secs, offer_size=0):
         end = time.monotonic() + 60
         while srv.rec.next_index() < 2 and time.monotonic() < end:
             time.sleep(0.2)
+        outcome = ""
         if offer_size:
             body = pad_config("[INPUT]\n    Name dummy\n", offer_size).encode()
-            srv.offer({"": (body, "text/x-fluent-bit")})
+            h = srv.offer({"": (body, "text/x-fluent-bit")})
+            final = srv.rec.wait_for(lambda r: r.get("rcs") and r["rcs"]["hash"] == h
+                                     and r["rcs"]["status"] in (1, 3), secs * 4)
+            outcome = ("remote config status: %s %s" % (
+                {1: "APPLIED", 3: "FAILED"}[final["rcs"]["status"]], final["rcs"]["error"])
+                if final else "no APPLIED/FAILED within %d s" % (secs * 4))
         time.sleep(secs)
     finally:
         p.stop(timeout=30)
@@ -157,6 +168,7 @@ def massif(env, out, name, secs, offer_size=0):
     if os.path.exists(mout):
         txt = run(["ms_print", "--threshold=2", mout], 120)
         with open(os.path.join(out, "massif-%s.txt" % name), "w") as f:
+            f.write("# C host + plugin under valgrind massif; %s\n" % (outcome or "connected, idle"))
             f.write(txt.replace("(in %s)" % env.plugin, ""))
 
 
@@ -166,6 +178,7 @@ def main():
     ap.add_argument("--null-plugin", required=True)
     ap.add_argument("--proxy-host", required=True)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--only", default="idle,memory,massif")
     ap.add_argument("--node-dir", default="")
     ap.add_argument("--python-client", default="")
     args = ap.parse_args()
@@ -180,15 +193,19 @@ def main():
     env = Env(root, results, os.path.abspath(args.plugin), os.path.abspath(args.null_plugin),
               os.path.abspath(args.proxy_host), fb, "node", "", "", workdir)
     try:
-        for transport, hb in (("ws", 30), ("ws", 1), ("http", 1), ("http", 30)):
-            print("profiling idle %s %d s" % (transport, hb), flush=True)
-            idle(env, out, transport, hb, args.seconds)
-        print("memory by mapping", flush=True)
-        memory(env, out)
-        print("massif: idle", flush=True)
-        massif(env, out, "idle", 20)
-        print("massif: receiving a 16 MiB offer", flush=True)
-        massif(env, out, "receive-16MiB", 25, offer_size=16 << 20)
+        only = args.only.split(",")
+        if "idle" in only:
+            for transport, hb in (("ws", 30), ("ws", 1), ("http", 1), ("http", 30)):
+                print("profiling idle %s %d s" % (transport, hb), flush=True)
+                idle(env, out, transport, hb, args.seconds)
+        if "memory" in only:
+            print("memory by mapping", flush=True)
+            memory(env, out)
+        if "massif" in only:
+            print("massif: idle", flush=True)
+            massif(env, out, "idle", 20)
+            print("massif: applying a 16 MiB remote config", flush=True)
+            massif(env, out, "apply-16MiB", 25, offer_size=16 << 20)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print("profiles in %s" % out)
