@@ -547,15 +547,21 @@ mod tests {
         assert!(s.tls.verify);
         assert_eq!(s.compression, Compression::Gzip);
         assert_eq!(s.state_dir, PathBuf::from("/var/lib/fluent-bit/opamp"));
-        assert_eq!(
-            s.plugin_policy,
-            PluginPolicy::Deny(vec![
-                "exec".into(),
-                "exec_wasi".into(),
-                "lua".into(),
-                "wasm".into()
-            ])
-        );
+        let PluginPolicy::Deny(list) = &s.plugin_policy else {
+            panic!("a deny list by default")
+        };
+        for p in [
+            "exec",
+            "exec_wasi",
+            "lua",
+            "wasm",
+            "tensorflow",
+            "calyptia_fleet",
+            "exit",
+            "file",
+        ] {
+            assert!(list.contains(&p.to_string()), "{p} is denied by default");
+        }
     }
 
     #[test]
