@@ -924,6 +924,7 @@ def main():
         if p not in want:
             continue
         t0 = time.monotonic()
+        R.phases.setdefault(p, {})["load_at_start"] = loadavg()
         print("== %s (load average %s)" % (p, " ".join("%.2f" % x for x in loadavg())), flush=True)
         try:
             fns[p](env, args, R)
