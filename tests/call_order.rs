@@ -3,29 +3,14 @@
 //! sequence under real Fluent Bit must equal the sequence under
 //! tests/host/proxy_host.c. Needs `FLUENT_BIT_BIN`; prints SKIPPED without it.
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn binaries(test: &str) -> Vec<PathBuf> {
-    let Ok(v) = std::env::var("FLUENT_BIT_BIN") else {
-        eprintln!("SKIPPED {test}: FLUENT_BIT_BIN is not set; the C host was not compared with real Fluent Bit");
-        return Vec::new();
-    };
-    v.split([':', ','])
-        .filter(|s| !s.trim().is_empty())
-        .map(PathBuf::from)
-        .collect()
-}
-
-fn plugin() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("libfluent_bit_opamp.so")
-}
+use support::fluent_bit::{binaries, plugin_path as plugin};
 
 fn host() -> PathBuf {
     PathBuf::from(env!("OUT_DIR")).join("proxy_host")

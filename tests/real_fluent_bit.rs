@@ -3,138 +3,15 @@
 //! loud SKIPPED line and passes, so a machine without Fluent Bit still runs
 //! the rest of the suite.
 
-use std::io::{BufRead, BufReader, Read};
+mod support;
+
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn binaries(test: &str) -> Vec<PathBuf> {
-    let Ok(v) = std::env::var("FLUENT_BIT_BIN") else {
-        eprintln!("SKIPPED {test}: FLUENT_BIT_BIN is not set; real Fluent Bit was not tested");
-        return Vec::new();
-    };
-    let bins: Vec<PathBuf> = v
-        .split([':', ','])
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| PathBuf::from(s.trim()))
-        .collect();
-    for b in &bins {
-        assert!(
-            b.exists(),
-            "FLUENT_BIT_BIN names {} which does not exist",
-            b.display()
-        );
-    }
-    bins
-}
-
-fn plugin_path() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // cargo test refreshes the copy in deps/, beside the test binary.
-    exe.parent().unwrap().join("libfluent_bit_opamp.so")
-}
-
-/// A running Fluent Bit whose stdout and stderr are collected as they come.
-struct Fb {
-    child: Child,
-    out: Arc<Mutex<String>>,
-    err: Arc<Mutex<String>>,
-}
-
-fn pump(r: impl Read + Send + 'static, buf: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(r);
-        let mut line = String::new();
-        while r.read_line(&mut line).unwrap_or(0) > 0 {
-            buf.lock().unwrap().push_str(&line);
-            line.clear();
-        }
-    });
-}
-
-impl Fb {
-    fn spawn(bin: &Path, args: &[String]) -> Fb {
-        let mut child = Command::new(bin)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start fluent-bit");
-        let out = Arc::new(Mutex::new(String::new()));
-        let err = Arc::new(Mutex::new(String::new()));
-        pump(child.stdout.take().unwrap(), out.clone());
-        pump(child.stderr.take().unwrap(), err.clone());
-        Fb { child, out, err }
-    }
-
-    fn all(&self) -> String {
-        format!("{}{}", self.out.lock().unwrap(), self.err.lock().unwrap())
-    }
-
-    fn wait_for(&mut self, what: &str, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if self.all().contains(what) {
-                return true;
-            }
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return self.all().contains(what);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    /// SIGTERM and the time until the process is gone.
-    fn terminate(&mut self) -> Duration {
-        let t0 = Instant::now();
-        self.signal("-TERM");
-        loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return t0.elapsed();
-            }
-            if t0.elapsed() > Duration::from_secs(10) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return t0.elapsed();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Fb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("opamp-realfb-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn version_of(bin: &Path) -> String {
-    let out = Command::new(bin).arg("--version").output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or("?")
-        .to_string()
-}
+use fluent_bit_opamp::proto::{AgentToServer, ComponentHealth};
+use support::fluent_bit::{binaries, free_port, plugin_path, tmpdir, version_of, Fb};
 
 const STARTED: &str = "OpAMP client thread started (tid=";
 
@@ -341,18 +218,6 @@ fn bad_property_is_reported_and_fluent_bit_keeps_running() {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-}
-
-mod support;
-
-use fluent_bit_opamp::proto::{AgentToServer, ComponentHealth};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A loopback HTTP sink answering 200 to everything, until dropped.

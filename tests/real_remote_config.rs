@@ -5,10 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use fluent_bit_opamp::proto::{
@@ -16,114 +13,8 @@ use fluent_bit_opamp::proto::{
     ServerToAgent,
 };
 use prost::Message as _;
+use support::fluent_bit::{binaries, free_port, plugin_path, tmpdir, version_of, Fb};
 use support::TestServer;
-
-fn binaries(test: &str) -> Vec<PathBuf> {
-    let Ok(v) = std::env::var("FLUENT_BIT_BIN") else {
-        eprintln!("SKIPPED {test}: FLUENT_BIT_BIN is not set; remote config was not tested against real Fluent Bit");
-        return Vec::new();
-    };
-    v.split([':', ','])
-        .filter(|s| !s.trim().is_empty())
-        .map(PathBuf::from)
-        .collect()
-}
-
-fn plugin_path() -> PathBuf {
-    std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("libfluent_bit_opamp.so")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Fb {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-fn pump(r: impl Read + Send + 'static, buf: Arc<Mutex<String>>) {
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(r);
-        let mut line = String::new();
-        while r.read_line(&mut line).unwrap_or(0) > 0 {
-            buf.lock().unwrap().push_str(&line);
-            line.clear();
-        }
-    });
-}
-
-impl Fb {
-    fn start(bin: &Path, conf: &Path) -> Fb {
-        let mut child = Command::new(bin)
-            .arg("-c")
-            .arg(conf)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = Arc::new(Mutex::new(String::new()));
-        pump(child.stdout.take().unwrap(), out.clone());
-        pump(child.stderr.take().unwrap(), out.clone());
-        Fb { child, out }
-    }
-    fn text(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-    fn wait_for(&mut self, what: &str, timeout: Duration) -> bool {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if self.text().contains(what) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-    fn count(&self, what: &str) -> usize {
-        self.text().matches(what).count()
-    }
-    fn rss_kib(&self) -> u64 {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        s.lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-    fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let end = Instant::now() + timeout;
-        while Instant::now() < end {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-    fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.wait_exit(Duration::from_secs(5));
-    }
-}
-
-impl Drop for Fb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn offer(body: &str, hash: &[u8]) -> Vec<u8> {
     let mut files = BTreeMap::new();
@@ -204,9 +95,7 @@ struct Setup {
 }
 
 fn setup(name: &str, server: &TestServer) -> Setup {
-    let dir = std::env::temp_dir().join(format!("opamp-remote-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tmpdir(&format!("remote-{name}"));
     std::fs::write(
         dir.join("plugins.conf"),
         format!("[PLUGINS]\n    Path {}\n", plugin_path().display()),
@@ -237,15 +126,6 @@ fn good(tag: &str) -> String {
     format!("[INPUT]\n    Name dummy\n    Tag remote\n    Dummy {{\"m\":\"{tag}\"}}\n    Rate 5\n\n[OUTPUT]\n    Name stdout\n    Match remote\n")
 }
 
-fn version(bin: &Path) -> String {
-    let out = Command::new(bin).arg("--version").output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or("?")
-        .to_string()
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
@@ -254,10 +134,10 @@ fn median(v: &mut [f64]) -> f64 {
 #[test]
 fn remote_config_outcomes_against_real_fluent_bit() {
     for bin in binaries("remote_config_outcomes_against_real_fluent_bit") {
-        let v = version(&bin);
+        let v = version_of(&bin);
         let server = TestServer::start();
         let s = setup("outcomes", &server);
-        let mut fb = Fb::start(&bin, &s.conf);
+        let mut fb = Fb::with_config(&bin, &s.conf);
         server.wait_until("agent connected", Duration::from_secs(20), |r| {
             r.ws.iter().any(|c| !c.payloads.is_empty())
         });
@@ -360,10 +240,10 @@ fn remote_config_outcomes_against_real_fluent_bit() {
 #[test]
 fn init_failure_restores_last_known_good_within_one_restart() {
     for bin in binaries("init_failure_restores_last_known_good_within_one_restart") {
-        let v = version(&bin);
+        let v = version_of(&bin);
         let server = TestServer::start();
         let s = setup("abort", &server);
-        let mut fb = Fb::start(&bin, &s.conf);
+        let mut fb = Fb::with_config(&bin, &s.conf);
         server.wait_until("agent connected", Duration::from_secs(20), |r| {
             r.ws.iter().any(|c| !c.payloads.is_empty())
         });
@@ -403,7 +283,7 @@ fn init_failure_restores_last_known_good_within_one_restart() {
         // The restarter's job: start it again. It runs the LKG pipeline and
         // reports FAILED for the config that killed it.
         let n = statuses(&server).len();
-        let mut fb = Fb::start(&bin, &s.conf);
+        let mut fb = Fb::with_config(&bin, &s.conf);
         let (st, seq) = outcome(&server, b"port-in-use", n, Duration::from_secs(30));
         println!(
             "SUMMARY {v}: port in use: before exit {} ; after restart {}",
@@ -449,9 +329,7 @@ fn reload_count(port: u16) -> u64 {
 #[test]
 fn fluent_bit_reload_time_without_the_plugin() {
     for bin in binaries("fluent_bit_reload_time_without_the_plugin") {
-        let dir = std::env::temp_dir().join(format!("opamp-reloadtime-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = tmpdir("reloadtime");
         let port = free_port();
         let conf = dir.join("fb.conf");
         std::fs::write(
@@ -463,24 +341,22 @@ fn fluent_bit_reload_time_without_the_plugin() {
             ),
         )
         .unwrap();
-        let mut fb = Fb::start(&bin, &conf);
+        let mut fb = Fb::with_config(&bin, &conf);
         assert!(fb.wait_for("plain", Duration::from_secs(10)));
         let mut times = Vec::new();
         for i in 1..=20usize {
             let t0 = Instant::now();
-            let _ = Command::new("kill")
-                .args(["-HUP", &fb.child.id().to_string()])
-                .status();
+            fb.signal("-HUP");
             let end = t0 + Duration::from_secs(20);
             // The reload counter of the HTTP API: every version has it,
             // while the "successful reload done" log line is 4.x and later.
             while reload_count(port) < i as u64 {
-                assert!(Instant::now() < end, "reload {i}: {}", fb.text());
+                assert!(Instant::now() < end, "reload {i}: {}", fb.all());
                 std::thread::sleep(Duration::from_millis(2));
             }
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
-        println!("SUMMARY {}: Fluent Bit's own hot reload (SIGHUP -> reload count rises), median of 20 = {:.0} ms", version(&bin), median(&mut times));
+        println!("SUMMARY {}: Fluent Bit's own hot reload (SIGHUP -> reload count rises), median of 20 = {:.0} ms", version_of(&bin), median(&mut times));
         fb.terminate();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -5,6 +5,10 @@
 //! exits. This checks what only a real reload can: that the swapped file
 //! and its folder load the way the dry run said they would.
 
+mod support;
+
+use support::fluent_bit::free_port;
+
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -28,14 +32,6 @@ fn binary() -> Option<PathBuf> {
         eprintln!("\n*** SKIPPED: set FLUENT_BIT_BIN=/path/to/fluent-bit to run the real reload tests ***\n");
     }
     b
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Signals the Fluent Bit child, as `signal_reload` signals our own pid.

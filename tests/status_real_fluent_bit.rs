@@ -6,6 +6,10 @@
 //!
 //! Run with `--nocapture` to see the reported health trees.
 
+mod support;
+
+use support::fluent_bit::free_port;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -20,31 +24,7 @@ use fluent_bit_opamp::status::{Collector, CollectorConfig};
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 
 fn binaries() -> Vec<PathBuf> {
-    let Ok(v) = std::env::var("FLUENT_BIT_BIN") else {
-        eprintln!("SKIPPED status_real_fluent_bit: FLUENT_BIT_BIN is not set; the collector was not tested against real Fluent Bit");
-        return Vec::new();
-    };
-    let bins: Vec<PathBuf> = v
-        .split([':', ','])
-        .filter(|s| !s.trim().is_empty())
-        .map(|s| PathBuf::from(s.trim()))
-        .collect();
-    for b in &bins {
-        assert!(
-            b.exists(),
-            "FLUENT_BIT_BIN names {} which does not exist",
-            b.display()
-        );
-    }
-    bins
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    support::fluent_bit::binaries("status_real_fluent_bit")
 }
 
 struct Running(Child);

@@ -3,3 +3,4 @@
 pub mod includes;
 pub mod properties;
 pub mod section;
+pub mod text;

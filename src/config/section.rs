@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use super::properties::RawProperties;
+use super::text::{strip_comment, unquote};
 
 /// Where the section was found, for log messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,35 +185,6 @@ fn indent_of(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
 
-fn strip_comment(line: &str) -> &str {
-    // A '#' starts a comment only at the start or after whitespace, and not
-    // inside quotes; good enough for Fluent Bit's flat property values.
-    let mut in_single = false;
-    let mut in_double = false;
-    let mut prev_space = true;
-    for (i, c) in line.char_indices() {
-        match c {
-            '\'' if !in_double => in_single = !in_single,
-            '"' if !in_single => in_double = !in_double,
-            '#' if !in_single && !in_double && prev_space => return line[..i].trim_end(),
-            _ => {}
-        }
-        prev_space = c.is_whitespace();
-    }
-    line.trim_end()
-}
-
-fn unquote(v: &str) -> &str {
-    let v = v.trim();
-    if v.len() >= 2
-        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-    {
-        &v[1..v.len() - 1]
-    } else {
-        v
-    }
-}
-
 /// YAML format, read line by line: the shapes Fluent Bit documents (block
 /// maps and lists, `[a, b]` flow lists, quoted scalars). Returns the
 /// `includes:` entries it saw.
@@ -223,7 +195,7 @@ fn yaml_sections(
 ) -> Vec<String> {
     let lines: Vec<&str> = text
         .lines()
-        .map(strip_comment)
+        .map(|l| strip_comment(l).trim_end())
         .filter(|l| !l.trim().is_empty())
         .collect();
     let mut includes = Vec::new();

@@ -8,6 +8,7 @@
 //! format, both of which the remote-config side accepts back. Fluent Bit
 //! started without a config file gets one `command-line` entry instead.
 
+use crate::config::text::unquote;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
@@ -91,17 +92,6 @@ fn yaml_includes(text: &str) -> Vec<String> {
         }
     }
     out
-}
-
-fn unquote(v: &str) -> &str {
-    let v = v.trim();
-    if v.len() >= 2
-        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-    {
-        &v[1..v.len() - 1]
-    } else {
-        v
-    }
 }
 
 /// `a/./b/../c` → `a/c`, without touching the filesystem (symlinks are

@@ -7,6 +7,7 @@
 //! secret without holding it.
 
 use crate::config::includes::wildcard_match;
+use crate::config::text::{strip_comment, unquote};
 
 pub const MARKER: &str = "<redacted>";
 
@@ -396,32 +397,6 @@ fn split_yaml_pair(s: &str) -> Option<(&str, &str)> {
         }
     }
     None
-}
-
-fn strip_comment(v: &str) -> &str {
-    let mut quote = None;
-    let mut prev_space = true;
-    for (i, c) in v.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '#') if prev_space => return &v[..i],
-            _ => {}
-        }
-        prev_space = c.is_whitespace();
-    }
-    v
-}
-
-fn unquote(v: &str) -> &str {
-    let v = v.trim();
-    if v.len() >= 2
-        && ((v.starts_with('"') && v.ends_with('"')) || (v.starts_with('\'') && v.ends_with('\'')))
-    {
-        &v[1..v.len() - 1]
-    } else {
-        v
-    }
 }
 
 /// Items of a one-line `[a, b]` or `{a: 1}`; quoted commas are not split.

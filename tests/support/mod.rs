@@ -16,6 +16,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod certs;
+pub mod fluent_bit;
 pub mod http_server;
 pub mod messages;
 pub mod proxy;
