@@ -3,6 +3,8 @@
 //! tests say so loudly and pass: CI without a Fluent Bit build still runs
 //! everything else.
 
+mod support;
+
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -19,16 +21,8 @@ use fluent_bit_opamp::remote::staging::{self, Layout};
 use fluent_bit_opamp::remote::validate::{DryRun, DEFAULT_TIMEOUT};
 use fluent_bit_opamp::remote::{Host, Options, RemoteConfig};
 
-fn binary() -> Option<PathBuf> {
-    match std::env::var_os("FLUENT_BIT_BIN") {
-        Some(b) => Some(PathBuf::from(b)),
-        None => {
-            eprintln!(
-                "\n*** SKIPPED: set FLUENT_BIT_BIN=/path/to/fluent-bit to run the real --dry-run tests ***\n"
-            );
-            None
-        }
-    }
+fn binaries() -> Vec<PathBuf> {
+    support::fluent_bit::binaries("remote_dry_run")
 }
 
 struct Site {
@@ -116,84 +110,94 @@ fn untouched(s: &Site, live: &str) {
 
 #[test]
 fn classic_good_and_unknown_plugin() {
-    let Some(bin) = binary() else { return };
-    let s = site("classic", Format::Classic);
-    validate(&bin, &s, "[INPUT]\n    Name dummy\n    Tag remote\n", &[])
-        .expect("a good config passes");
-    let e = validate(&bin, &s, "[INPUT]\n    Name nosuchplugin\n", &[]).unwrap_err();
-    assert!(
-        e.contains("nosuchplugin"),
-        "the error names the plugin: {e}"
-    );
-    assert!(e.contains("--dry-run"), "{e}");
-    untouched(&s, LIVE_MAIN);
+    for bin in binaries() {
+        let bin = &bin;
+        let s = site("classic", Format::Classic);
+        validate(&bin, &s, "[INPUT]\n    Name dummy\n    Tag remote\n", &[])
+            .expect("a good config passes");
+        let e = validate(&bin, &s, "[INPUT]\n    Name nosuchplugin\n", &[]).unwrap_err();
+        assert!(
+            e.contains("nosuchplugin"),
+            "the error names the plugin: {e}"
+        );
+        assert!(e.contains("--dry-run"), "{e}");
+        untouched(&s, LIVE_MAIN);
+    }
 }
 
 #[test]
 fn classic_candidate_files_are_validated_in_place_of_the_live_ones() {
-    let Some(bin) = binary() else { return };
-    let s = site("siblings", Format::Classic);
-    // extra.conf exists only in the candidate, not in the live folder.
-    let main = "[INPUT]\n    Name dummy\n@INCLUDE managed.d/extra.conf\n";
-    validate(
-        &bin,
-        &s,
-        main,
-        &[("extra.conf", "[OUTPUT]\n    Name stdout\n    Match *\n")],
-    )
-    .expect("the staged sibling is found");
-    let e = validate(
-        &bin,
-        &s,
-        main,
-        &[("extra.conf", "[OUTPUT]\n    Name nosuchout\n")],
-    )
-    .unwrap_err();
-    assert!(e.contains("nosuchout"), "{e}");
-    untouched(&s, LIVE_MAIN);
+    for bin in binaries() {
+        let bin = &bin;
+        let s = site("siblings", Format::Classic);
+        // extra.conf exists only in the candidate, not in the live folder.
+        let main = "[INPUT]\n    Name dummy\n@INCLUDE managed.d/extra.conf\n";
+        validate(
+            &bin,
+            &s,
+            main,
+            &[("extra.conf", "[OUTPUT]\n    Name stdout\n    Match *\n")],
+        )
+        .expect("the staged sibling is found");
+        let e = validate(
+            &bin,
+            &s,
+            main,
+            &[("extra.conf", "[OUTPUT]\n    Name nosuchout\n")],
+        )
+        .unwrap_err();
+        assert!(e.contains("nosuchout"), "{e}");
+        untouched(&s, LIVE_MAIN);
+    }
 }
 
 #[test]
 fn classic_syntax_error_is_reported_against_the_managed_file() {
-    let Some(bin) = binary() else { return };
-    let s = site("syntax", Format::Classic);
-    let e = validate(&bin, &s, "[INPUT\n    Name dummy\n", &[]).unwrap_err();
-    assert!(e.contains("bad header definition"), "{e}");
-    assert!(
-        !e.contains(".staging"),
-        "staging paths are shown as the live ones: {e}"
-    );
+    for bin in binaries() {
+        let bin = &bin;
+        let s = site("syntax", Format::Classic);
+        let e = validate(&bin, &s, "[INPUT\n    Name dummy\n", &[]).unwrap_err();
+        assert!(e.contains("bad header definition"), "{e}");
+        assert!(
+            !e.contains(".staging"),
+            "staging paths are shown as the live ones: {e}"
+        );
+    }
 }
 
 #[test]
 fn yaml_good_and_unknown_plugin() {
-    let Some(bin) = binary() else { return };
-    let s = site("yaml", Format::Yaml);
-    let live = "pipeline:\n  inputs:\n    - name: cpu\n";
-    validate(
-        &bin,
-        &s,
-        "pipeline:\n  inputs:\n    - name: dummy\n      tag: remote\n",
-        &[],
-    )
-    .expect("good YAML passes");
-    let e = validate(
-        &bin,
-        &s,
-        "pipeline:\n  inputs:\n    - name: nosuchplugin\n",
-        &[],
-    )
-    .unwrap_err();
-    assert!(e.contains("nosuchplugin"), "{e}");
-    untouched(&s, live);
+    for bin in binaries() {
+        let bin = &bin;
+        let s = site("yaml", Format::Yaml);
+        let live = "pipeline:\n  inputs:\n    - name: cpu\n";
+        validate(
+            &bin,
+            &s,
+            "pipeline:\n  inputs:\n    - name: dummy\n      tag: remote\n",
+            &[],
+        )
+        .expect("good YAML passes");
+        let e = validate(
+            &bin,
+            &s,
+            "pipeline:\n  inputs:\n    - name: nosuchplugin\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(e.contains("nosuchplugin"), "{e}");
+        untouched(&s, live);
+    }
 }
 
 #[test]
 fn an_empty_candidate_passes_in_both_formats() {
-    let Some(bin) = binary() else { return };
-    for f in [Format::Classic, Format::Yaml] {
-        let s = site(&format!("empty-{}", f.name()), f);
-        validate(&bin, &s, "", &[]).unwrap_or_else(|e| panic!("{}: {e}", f.name()));
+    for bin in binaries() {
+        let bin = &bin;
+        for f in [Format::Classic, Format::Yaml] {
+            let s = site(&format!("empty-{}", f.name()), f);
+            validate(&bin, &s, "", &[]).unwrap_or_else(|e| panic!("{}: {e}", f.name()));
+        }
     }
 }
 
@@ -229,77 +233,80 @@ fn offer(hash: &str, body: &str) -> AgentRemoteConfig {
 
 #[test]
 fn the_driver_reports_fluent_bits_error_and_keeps_the_live_config() {
-    let Some(bin) = binary() else { return };
-    let s = site("driver", Format::Classic);
-    let signals = Arc::new(Mutex::new(0));
-    let opts = Options {
-        policy: Policy {
-            enabled: true,
-            format: Format::Classic,
-            main_name: "managed.conf".into(),
-            folder: s.layout.folder.clone(),
-            plugins: PluginPolicy::Deny(vec!["exec".into()]),
-            max_size: 1 << 20,
-        },
-        timing: Timing::default(),
-        layout: Some(s.layout.clone()),
-    };
-    let host = RealDryRunHost {
-        dry: dry_run(&bin, &s),
-        signals: signals.clone(),
-    };
-    let mut rc = RemoteConfig::with_host(opts, Box::new(host));
-    let t = Instant::now();
-    rc.on_pre_run(t, 1, true);
+    for bin in binaries() {
+        let bin = &bin;
+        let s = site("driver", Format::Classic);
+        let signals = Arc::new(Mutex::new(0));
+        let opts = Options {
+            policy: Policy {
+                enabled: true,
+                format: Format::Classic,
+                main_name: "managed.conf".into(),
+                folder: s.layout.folder.clone(),
+                plugins: PluginPolicy::Deny(vec!["exec".into()]),
+                max_size: 1 << 20,
+            },
+            timing: Timing::default(),
+            layout: Some(s.layout.clone()),
+        };
+        let host = RealDryRunHost {
+            dry: dry_run(&bin, &s),
+            signals: signals.clone(),
+        };
+        let mut rc = RemoteConfig::with_host(opts, Box::new(host));
+        let t = Instant::now();
+        rc.on_pre_run(t, 1, true);
 
-    let st = rc
-        .on_offer(t, &offer("bad", "[INPUT]\n    Name nosuchplugin\n"))
-        .unwrap();
-    assert_eq!(st.status, RemoteConfigStatuses::Failed as i32);
-    assert!(
-        st.error_message.contains("nosuchplugin"),
-        "{}",
-        st.error_message
-    );
-    assert_eq!(*signals.lock().unwrap(), 0);
-    untouched(&s, LIVE_MAIN);
+        let st = rc
+            .on_offer(t, &offer("bad", "[INPUT]\n    Name nosuchplugin\n"))
+            .unwrap();
+        assert_eq!(st.status, RemoteConfigStatuses::Failed as i32);
+        assert!(
+            st.error_message.contains("nosuchplugin"),
+            "{}",
+            st.error_message
+        );
+        assert_eq!(*signals.lock().unwrap(), 0);
+        untouched(&s, LIVE_MAIN);
 
-    let good = "[INPUT]\n    Name dummy\n    Tag remote\n";
-    let st = rc.on_offer(t, &offer("good", good)).unwrap();
-    assert_eq!(
-        st.status,
-        RemoteConfigStatuses::Applying as i32,
-        "{}",
-        st.error_message
-    );
-    assert_eq!(*signals.lock().unwrap(), 1);
-    assert_eq!(fs::read_to_string(&s.layout.managed).unwrap(), good);
-    rc.on_pre_run(t + Duration::from_millis(500), 2, true);
-    assert_eq!(
-        rc.status().unwrap().status,
-        RemoteConfigStatuses::Applied as i32
-    );
+        let good = "[INPUT]\n    Name dummy\n    Tag remote\n";
+        let st = rc.on_offer(t, &offer("good", good)).unwrap();
+        assert_eq!(
+            st.status,
+            RemoteConfigStatuses::Applying as i32,
+            "{}",
+            st.error_message
+        );
+        assert_eq!(*signals.lock().unwrap(), 1);
+        assert_eq!(fs::read_to_string(&s.layout.managed).unwrap(), good);
+        rc.on_pre_run(t + Duration::from_millis(500), 2, true);
+        assert_eq!(
+            rc.status().unwrap().status,
+            RemoteConfigStatuses::Applied as i32
+        );
+    }
 }
 
 #[test]
 fn a_read_only_bootstrap_folder_is_validated_from_beside_the_managed_file() {
-    let Some(bin) = binary() else { return };
-    let dir = std::env::temp_dir().join(format!("opamp-dryrun-ro-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    let cm = dir.join("configmap");
-    fs::create_dir_all(cm.join("conf.d")).unwrap();
-    fs::create_dir_all(dir.join("var")).unwrap();
-    fs::create_dir_all(dir.join("state")).unwrap();
-    let managed = dir.join("var/managed.conf");
-    fs::write(&managed, LIVE_MAIN).unwrap();
-    fs::write(
-        cm.join("parsers.conf"),
-        "[PARSER]\n    Name mine\n    Format json\n",
-    )
-    .unwrap();
-    fs::write(cm.join("conf.d/in.conf"), "[INPUT]\n    Name dummy\n").unwrap();
-    let bootstrap = cm.join("fluent-bit.conf");
-    fs::write(
+    for bin in binaries() {
+        let bin = &bin;
+        let dir = std::env::temp_dir().join(format!("opamp-dryrun-ro-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let cm = dir.join("configmap");
+        fs::create_dir_all(cm.join("conf.d")).unwrap();
+        fs::create_dir_all(dir.join("var")).unwrap();
+        fs::create_dir_all(dir.join("state")).unwrap();
+        let managed = dir.join("var/managed.conf");
+        fs::write(&managed, LIVE_MAIN).unwrap();
+        fs::write(
+            cm.join("parsers.conf"),
+            "[PARSER]\n    Name mine\n    Format json\n",
+        )
+        .unwrap();
+        fs::write(cm.join("conf.d/in.conf"), "[INPUT]\n    Name dummy\n").unwrap();
+        let bootstrap = cm.join("fluent-bit.conf");
+        fs::write(
         &bootstrap,
         format!(
             "[SERVICE]\n    Parsers_File parsers.conf\n@INCLUDE conf.d/in.conf\n@INCLUDE {}\n[OUTPUT]\n    Name null\n    Match *\n",
@@ -307,32 +314,33 @@ fn a_read_only_bootstrap_folder_is_validated_from_beside_the_managed_file() {
         ),
     )
     .unwrap();
-    // Root ignores permission bits, so block the copy's name instead: the
-    // write beside the bootstrap fails as it would on a read-only mount.
-    fs::create_dir_all(cm.join(format!(
-        ".opamp-dryrun-{}-fluent-bit.conf",
-        std::process::id()
-    )))
-    .unwrap();
-    let s = Site {
-        dir: dir.clone(),
-        bootstrap,
-        layout: Layout::new(&managed, &dir.join("state")),
-    };
+        // Root ignores permission bits, so block the copy's name instead: the
+        // write beside the bootstrap fails as it would on a read-only mount.
+        fs::create_dir_all(cm.join(format!(
+            ".opamp-dryrun-{}-fluent-bit.conf",
+            std::process::id()
+        )))
+        .unwrap();
+        let s = Site {
+            dir: dir.clone(),
+            bootstrap,
+            layout: Layout::new(&managed, &dir.join("state")),
+        };
 
-    validate(&bin, &s, "[INPUT]\n    Name dummy\n    Tag remote\n", &[])
-        .expect("validated from beside the managed file");
-    let e = validate(&bin, &s, "[INPUT]\n    Name nosuchplugin\n", &[]).unwrap_err();
-    assert!(e.contains("nosuchplugin"), "{e}");
-    assert_eq!(fs::read_to_string(&managed).unwrap(), LIVE_MAIN);
-    let left: Vec<_> = fs::read_dir(dir.join("var"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(
-        left,
-        vec![std::ffi::OsString::from("managed.conf")],
-        "no temporary copy left behind"
-    );
+        validate(&bin, &s, "[INPUT]\n    Name dummy\n    Tag remote\n", &[])
+            .expect("validated from beside the managed file");
+        let e = validate(&bin, &s, "[INPUT]\n    Name nosuchplugin\n", &[]).unwrap_err();
+        assert!(e.contains("nosuchplugin"), "{e}");
+        assert_eq!(fs::read_to_string(&managed).unwrap(), LIVE_MAIN);
+        let left: Vec<_> = fs::read_dir(dir.join("var"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("managed.conf")],
+            "no temporary copy left behind"
+        );
+    }
 }

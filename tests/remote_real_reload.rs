@@ -26,12 +26,8 @@ use fluent_bit_opamp::remote::staging::Layout;
 use fluent_bit_opamp::remote::validate::{DryRun, DEFAULT_TIMEOUT};
 use fluent_bit_opamp::remote::{Host, Options, RemoteConfig};
 
-fn binary() -> Option<PathBuf> {
-    let b = std::env::var_os("FLUENT_BIT_BIN").map(PathBuf::from);
-    if b.is_none() {
-        eprintln!("\n*** SKIPPED: set FLUENT_BIT_BIN=/path/to/fluent-bit to run the real reload tests ***\n");
-    }
-    b
+fn binaries() -> Vec<PathBuf> {
+    support::fluent_bit::binaries("remote_real_reload")
 }
 
 /// Signals the Fluent Bit child, as `signal_reload` signals our own pid.
@@ -147,14 +143,15 @@ fn offer(hash: &str, files: &[(&str, String)]) -> AgentRemoteConfig {
 
 #[test]
 fn apply_confirm_and_abort_against_a_real_reload() {
-    let Some(bin) = binary() else { return };
-    let dir = std::env::temp_dir().join(format!("opamp-real-reload-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(dir.join("etc")).unwrap();
-    fs::create_dir_all(dir.join("state")).unwrap();
-    let http = free_port();
-    let bootstrap = dir.join("etc/fluent-bit.conf");
-    fs::write(
+    for bin in binaries() {
+        let bin = &bin;
+        let dir = std::env::temp_dir().join(format!("opamp-real-reload-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("etc")).unwrap();
+        fs::create_dir_all(dir.join("state")).unwrap();
+        let http = free_port();
+        let bootstrap = dir.join("etc/fluent-bit.conf");
+        fs::write(
         &bootstrap,
         format!(
             "[SERVICE]\n    Flush 1\n    Grace 1\n    Hot_Reload On\n    HTTP_Server On\n    HTTP_Listen 127.0.0.1\n    HTTP_Port {http}\n\
@@ -162,151 +159,152 @@ fn apply_confirm_and_abort_against_a_real_reload() {
         ),
     )
     .unwrap();
-    let layout = Layout::new(&dir.join("etc/managed.conf"), &dir.join("state"));
-    fs::write(&layout.managed, "").unwrap();
+        let layout = Layout::new(&dir.join("etc/managed.conf"), &dir.join("state"));
+        fs::write(&layout.managed, "").unwrap();
 
-    let log = dir.join("fb.log");
-    let mut child = start(&bin, &bootstrap, &log);
-    wait_for("the HTTP server", Duration::from_secs(10), || {
-        reload_count(http).is_some()
-    });
+        let log = dir.join("fb.log");
+        let mut child = start(bin, &bootstrap, &log);
+        wait_for("the HTTP server", Duration::from_secs(10), || {
+            reload_count(http).is_some()
+        });
 
-    let opts = || Options {
-        policy: Policy {
-            enabled: true,
-            format: Format::Classic,
-            main_name: "managed.conf".into(),
-            folder: layout.folder.clone(),
-            plugins: PluginPolicy::Deny(vec!["exec".into()]),
-            max_size: 1 << 20,
-        },
-        timing: Timing {
-            confirm_timeout: Duration::from_secs(5),
-            max_signals: 3,
-            health_gate: Duration::ZERO,
-        },
-        layout: Some(layout.clone()),
-    };
-    let dry = DryRun {
-        binary: bin.clone(),
-        bootstrap: bootstrap.clone(),
-        extra_args: vec![],
-        timeout: DEFAULT_TIMEOUT,
-    };
-    let mut rc = RemoteConfig::with_host(
-        opts(),
-        Box::new(ChildHost {
-            pid: child.0.id(),
-            dry: dry.clone(),
-        }),
-    );
-    let t0 = Instant::now();
-    rc.on_pre_run(t0, 1, true);
-    rc.on_reload_count(t0, reload_count(http).unwrap());
+        let opts = || Options {
+            policy: Policy {
+                enabled: true,
+                format: Format::Classic,
+                main_name: "managed.conf".into(),
+                folder: layout.folder.clone(),
+                plugins: PluginPolicy::Deny(vec!["exec".into()]),
+                max_size: 1 << 20,
+            },
+            timing: Timing {
+                confirm_timeout: Duration::from_secs(5),
+                max_signals: 3,
+                health_gate: Duration::ZERO,
+            },
+            layout: Some(layout.clone()),
+        };
+        let dry = DryRun {
+            binary: bin.clone(),
+            bootstrap: bootstrap.clone(),
+            extra_args: vec![],
+            timeout: DEFAULT_TIMEOUT,
+        };
+        let mut rc = RemoteConfig::with_host(
+            opts(),
+            Box::new(ChildHost {
+                pid: child.0.id(),
+                dry: dry.clone(),
+            }),
+        );
+        let t0 = Instant::now();
+        rc.on_pre_run(t0, 1, true);
+        rc.on_reload_count(t0, reload_count(http).unwrap());
 
-    // A good config whose output, in a file of the managed folder, sends
-    // its records to us.
-    let sink = TcpListener::bind("127.0.0.1:0").unwrap();
-    let main = "[INPUT]\n    Name dummy\n    Tag remote\n    Dummy {\"from\":\"remote\"}\n\
+        // A good config whose output, in a file of the managed folder, sends
+        // its records to us.
+        let sink = TcpListener::bind("127.0.0.1:0").unwrap();
+        let main = "[INPUT]\n    Name dummy\n    Tag remote\n    Dummy {\"from\":\"remote\"}\n\
                 @INCLUDE managed.d/out.conf\n";
-    let out = format!(
+        let out = format!(
         "[OUTPUT]\n    Name tcp\n    Match remote\n    Host 127.0.0.1\n    Port {}\n    Format json_lines\n",
         sink.local_addr().unwrap().port()
     );
-    let good = offer("good", &[("", main.into()), ("out.conf", out)]);
-    let st = rc.on_offer(Instant::now(), &good).unwrap();
-    assert_eq!(
-        st.status,
-        RemoteConfigStatuses::Applying as i32,
-        "{}",
-        st.error_message
-    );
-    wait_for("the reload", Duration::from_secs(15), || {
-        if let Some(n) = reload_count(http) {
-            rc.on_reload_count(Instant::now(), n);
-        }
-        rc.on_tick(Instant::now(), None);
-        !rc.is_busy()
-    });
-    let st = rc.status().unwrap();
-    assert_eq!(
-        st.status,
-        RemoteConfigStatuses::Applied as i32,
-        "{}",
-        st.error_message
-    );
-    assert!(received(&sink).contains("remote"), "the new pipeline runs");
-
-    // The same config again: no second reload.
-    let before = reload_count(http).unwrap();
-    let st = rc.on_offer(Instant::now(), &good).unwrap();
-    assert_eq!(st.status, RemoteConfigStatuses::Applied as i32);
-    std::thread::sleep(Duration::from_millis(1500));
-    assert_eq!(reload_count(http).unwrap(), before);
-
-    // Passes the dry run, fails at init: the port is taken.
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let bad = offer(
-        "bad",
-        &[(
-            "",
-            format!("[INPUT]\n    Name tcp\n    Listen 127.0.0.1\n    Port {port}\n"),
-        )],
-    );
-    rc.on_offer(Instant::now(), &bad);
-    let exited = {
-        let t = Instant::now();
-        loop {
-            if let Some(s) = child.0.try_wait().unwrap() {
-                break Some(s);
-            }
-            if t.elapsed() > Duration::from_secs(15) {
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    };
-    let Some(status) = exited else {
-        panic!(
-            "Fluent Bit did not exit on an init failure; log: {}",
-            fs::read_to_string(log.with_extension("err")).unwrap_or_default()
+        let good = offer("good", &[("", main.into()), ("out.conf", out)]);
+        let st = rc.on_offer(Instant::now(), &good).unwrap();
+        assert_eq!(
+            st.status,
+            RemoteConfigStatuses::Applying as i32,
+            "{}",
+            st.error_message
         );
-    };
-    eprintln!("Fluent Bit exited with {status} on the init failure");
-    // Connections of the old process still queued must not count below.
-    sink.set_nonblocking(true).unwrap();
-    while sink.accept().is_ok() {}
-    // What the plugin's Unregister does before that exit.
-    rc.on_aborted();
-    drop(rc);
-    assert!(
-        fs::read_to_string(&layout.managed)
-            .unwrap()
-            .contains("Tag remote"),
-        "last-known-good is back"
-    );
+        wait_for("the reload", Duration::from_secs(15), || {
+            if let Some(n) = reload_count(http) {
+                rc.on_reload_count(Instant::now(), n);
+            }
+            rc.on_tick(Instant::now(), None);
+            !rc.is_busy()
+        });
+        let st = rc.status().unwrap();
+        assert_eq!(
+            st.status,
+            RemoteConfigStatuses::Applied as i32,
+            "{}",
+            st.error_message
+        );
+        assert!(received(&sink).contains("remote"), "the new pipeline runs");
 
-    // The restarter starts it again: it runs the last-known-good.
-    let child = start(&bin, &bootstrap, &log);
-    wait_for("the restarted HTTP server", Duration::from_secs(10), || {
-        reload_count(http).is_some()
-    });
-    assert!(
-        received(&sink).contains("remote"),
-        "the last-known-good runs"
-    );
-    let rc = RemoteConfig::with_host(
-        opts(),
-        Box::new(ChildHost {
-            pid: child.0.id(),
-            dry,
-        }),
-    );
-    let st = rc.startup_status().unwrap();
-    assert_eq!(st.last_remote_config_hash, b"bad");
-    assert_eq!(st.error_message, apply::ABORTED);
-    drop(taken);
-    drop(child);
-    let _ = fs::remove_dir_all(&dir);
+        // The same config again: no second reload.
+        let before = reload_count(http).unwrap();
+        let st = rc.on_offer(Instant::now(), &good).unwrap();
+        assert_eq!(st.status, RemoteConfigStatuses::Applied as i32);
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(reload_count(http).unwrap(), before);
+
+        // Passes the dry run, fails at init: the port is taken.
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let bad = offer(
+            "bad",
+            &[(
+                "",
+                format!("[INPUT]\n    Name tcp\n    Listen 127.0.0.1\n    Port {port}\n"),
+            )],
+        );
+        rc.on_offer(Instant::now(), &bad);
+        let exited = {
+            let t = Instant::now();
+            loop {
+                if let Some(s) = child.0.try_wait().unwrap() {
+                    break Some(s);
+                }
+                if t.elapsed() > Duration::from_secs(15) {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let Some(status) = exited else {
+            panic!(
+                "Fluent Bit did not exit on an init failure; log: {}",
+                fs::read_to_string(log.with_extension("err")).unwrap_or_default()
+            );
+        };
+        eprintln!("Fluent Bit exited with {status} on the init failure");
+        // Connections of the old process still queued must not count below.
+        sink.set_nonblocking(true).unwrap();
+        while sink.accept().is_ok() {}
+        // What the plugin's Unregister does before that exit.
+        rc.on_aborted();
+        drop(rc);
+        assert!(
+            fs::read_to_string(&layout.managed)
+                .unwrap()
+                .contains("Tag remote"),
+            "last-known-good is back"
+        );
+
+        // The restarter starts it again: it runs the last-known-good.
+        let child = start(bin, &bootstrap, &log);
+        wait_for("the restarted HTTP server", Duration::from_secs(10), || {
+            reload_count(http).is_some()
+        });
+        assert!(
+            received(&sink).contains("remote"),
+            "the last-known-good runs"
+        );
+        let rc = RemoteConfig::with_host(
+            opts(),
+            Box::new(ChildHost {
+                pid: child.0.id(),
+                dry,
+            }),
+        );
+        let st = rc.startup_status().unwrap();
+        assert_eq!(st.last_remote_config_hash, b"bad");
+        assert_eq!(st.error_message, apply::ABORTED);
+        drop(taken);
+        drop(child);
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
