@@ -111,7 +111,6 @@ fn untouched(s: &Site, live: &str) {
 #[test]
 fn classic_good_and_unknown_plugin() {
     for bin in binaries() {
-        let bin = &bin;
         let s = site("classic", Format::Classic);
         validate(&bin, &s, "[INPUT]\n    Name dummy\n    Tag remote\n", &[])
             .expect("a good config passes");
@@ -128,7 +127,6 @@ fn classic_good_and_unknown_plugin() {
 #[test]
 fn classic_candidate_files_are_validated_in_place_of_the_live_ones() {
     for bin in binaries() {
-        let bin = &bin;
         let s = site("siblings", Format::Classic);
         // extra.conf exists only in the candidate, not in the live folder.
         let main = "[INPUT]\n    Name dummy\n@INCLUDE managed.d/extra.conf\n";
@@ -154,7 +152,6 @@ fn classic_candidate_files_are_validated_in_place_of_the_live_ones() {
 #[test]
 fn classic_syntax_error_is_reported_against_the_managed_file() {
     for bin in binaries() {
-        let bin = &bin;
         let s = site("syntax", Format::Classic);
         let e = validate(&bin, &s, "[INPUT\n    Name dummy\n", &[]).unwrap_err();
         assert!(e.contains("bad header definition"), "{e}");
@@ -168,7 +165,6 @@ fn classic_syntax_error_is_reported_against_the_managed_file() {
 #[test]
 fn yaml_good_and_unknown_plugin() {
     for bin in binaries() {
-        let bin = &bin;
         let s = site("yaml", Format::Yaml);
         let live = "pipeline:\n  inputs:\n    - name: cpu\n";
         validate(
@@ -193,7 +189,6 @@ fn yaml_good_and_unknown_plugin() {
 #[test]
 fn an_empty_candidate_passes_in_both_formats() {
     for bin in binaries() {
-        let bin = &bin;
         for f in [Format::Classic, Format::Yaml] {
             let s = site(&format!("empty-{}", f.name()), f);
             validate(&bin, &s, "", &[]).unwrap_or_else(|e| panic!("{}: {e}", f.name()));
@@ -234,7 +229,6 @@ fn offer(hash: &str, body: &str) -> AgentRemoteConfig {
 #[test]
 fn the_driver_reports_fluent_bits_error_and_keeps_the_live_config() {
     for bin in binaries() {
-        let bin = &bin;
         let s = site("driver", Format::Classic);
         let signals = Arc::new(Mutex::new(0));
         let opts = Options {
@@ -290,7 +284,6 @@ fn the_driver_reports_fluent_bits_error_and_keeps_the_live_config() {
 #[test]
 fn a_read_only_bootstrap_folder_is_validated_from_beside_the_managed_file() {
     for bin in binaries() {
-        let bin = &bin;
         let dir = std::env::temp_dir().join(format!("opamp-dryrun-ro-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let cm = dir.join("configmap");

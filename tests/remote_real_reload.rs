@@ -144,7 +144,6 @@ fn offer(hash: &str, files: &[(&str, String)]) -> AgentRemoteConfig {
 #[test]
 fn apply_confirm_and_abort_against_a_real_reload() {
     for bin in binaries() {
-        let bin = &bin;
         let dir = std::env::temp_dir().join(format!("opamp-real-reload-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("etc")).unwrap();
@@ -163,7 +162,7 @@ fn apply_confirm_and_abort_against_a_real_reload() {
         fs::write(&layout.managed, "").unwrap();
 
         let log = dir.join("fb.log");
-        let mut child = start(bin, &bootstrap, &log);
+        let mut child = start(&bin, &bootstrap, &log);
         wait_for("the HTTP server", Duration::from_secs(10), || {
             reload_count(http).is_some()
         });
@@ -285,7 +284,7 @@ fn apply_confirm_and_abort_against_a_real_reload() {
         );
 
         // The restarter starts it again: it runs the last-known-good.
-        let child = start(bin, &bootstrap, &log);
+        let child = start(&bin, &bootstrap, &log);
         wait_for("the restarted HTTP server", Duration::from_secs(10), || {
             reload_count(http).is_some()
         });
