@@ -51,6 +51,10 @@ static int g_reloads = 3;
 static int g_interval_ms = 1000;
 static int g_steady_ms = 1500;
 static int g_hot_reload = 1;
+/* The sighup scenario's stand-in for Fluent Bit reading the new config: a
+ * file containing "halt-me" is refused (HALTED), one containing "abort-me"
+ * fails in init (ABORTED), anything else reloads. */
+static const char *g_verdict_file;
 static FILE *g_log;
 static pthread_mutex_t g_log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -430,6 +434,17 @@ static void reload(struct registration **reg, struct running **run)
     printf("host: reload done\n");
 }
 
+static int file_contains(const char *path, const char *needle)
+{
+    char buf[65536];
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    return strstr(buf, needle) != NULL;
+}
+
 static void print_stats(void)
 {
     for (size_t i = 0; i < sizeof(g_stats) / sizeof(g_stats[0]); i++)
@@ -439,7 +454,8 @@ static void print_stats(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: proxy_host --plugin SO [-c CONF] [--scenario reload|halted|aborted|dry-run|sighup]\n"
-                    "  [--abi 32|51] [--reloads N] [--interval-ms N] [--steady-ms N] [--log FILE] [--no-hot-reload]\n");
+                    "  [--abi 32|51] [--reloads N] [--interval-ms N] [--steady-ms N] [--log FILE] [--no-hot-reload]\n"
+                    "  [--verdict-file F]  (sighup: F containing halt-me / abort-me halts / aborts the reload)\n");
     exit(2);
 }
 
@@ -456,6 +472,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--interval-ms") && v) { g_interval_ms = atoi(v); i++; }
         else if (!strcmp(a, "--steady-ms") && v) { g_steady_ms = atoi(v); i++; }
         else if (!strcmp(a, "--log") && v) { g_log_path = v; i++; }
+        else if (!strcmp(a, "--verdict-file") && v) { g_verdict_file = v; i++; }
         else if (!strcmp(a, "--no-hot-reload")) { g_hot_reload = 0; }
         else usage();
     }
@@ -524,7 +541,27 @@ int main(int argc, char **argv)
         while (!g_sigterm) {
             if (g_sighup) {
                 g_sighup = 0;
-                reload(&reg, &run);
+                if (file_contains(g_verdict_file, "halt-me")) {
+                    g_shutdown_by_hot_reloading = 1;
+                    struct registration *next = proxy_create(1);
+                    proxy_destroy(next, "Unregister");
+                    printf("host: halted reload\n");
+                } else if (file_contains(g_verdict_file, "abort-me")) {
+                    g_shutdown_by_hot_reloading = 1;
+                    struct registration *next = proxy_create(1);
+                    stop_instance(run);
+                    proxy_destroy(reg, "Unregister");
+                    run = start_instance(next, 1);
+                    run->abandon = 1;
+                    run->stop = 1;
+                    pthread_join(run->thread, NULL);
+                    printf("host: aborted reload, exiting 255\n");
+                    proxy_destroy(next, "FinalUnregister");
+                    fflush(NULL);
+                    _exit(255);
+                } else {
+                    reload(&reg, &run);
+                }
                 if (g_sighup) { g_sighup = 0; printf("host: reloading in progress, aborting.\n"); }
             }
             sleep_ms(5);

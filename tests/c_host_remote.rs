@@ -1,0 +1,232 @@
+//! The remote-config apply pipeline through the real FFI path, in CI: the C
+//! host loads the plugin, the test server pushes configs over WebSocket, and
+//! the plugin's SIGHUP makes the host reload exactly as Fluent Bit does.
+//! The host decides each reload's outcome from the managed file (see
+//! `--verdict-file` in tests/host/proxy_host.c): a successful reload, a
+//! HALTED one (Fluent Bit refused the config) or an ABORTED one (a plugin
+//! failed in init and the process exits 255).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fluent_bit_opamp::proto::{
+    AgentConfigFile, AgentConfigMap, AgentRemoteConfig, RemoteConfigStatus, ServerToAgent,
+};
+use prost::Message as _;
+use support::fluent_bit::{plugin_path, tmpdir};
+use support::TestServer;
+
+struct Host {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Host {
+    fn start(conf: &Path, managed: &Path, log: &Path) -> Host {
+        let mut child = Command::new(PathBuf::from(env!("OUT_DIR")).join("proxy_host"))
+            .arg("--plugin")
+            .arg(plugin_path())
+            .arg("-c")
+            .arg(conf)
+            .arg("--verdict-file")
+            .arg(managed)
+            .arg("--log")
+            .arg(log)
+            .args([
+                "--scenario",
+                "sighup",
+                "--interval-ms",
+                "50",
+                "--steady-ms",
+                "100",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let buf = out.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                buf.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        Host { child, out }
+    }
+
+    fn reloads(&self) -> usize {
+        self.out
+            .lock()
+            .unwrap()
+            .matches("host: reload done")
+            .count()
+    }
+
+    fn wait_exit(&mut self) -> Option<i32> {
+        let end = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        if self.wait_exit().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn offer(body: &str, hash: &[u8]) -> Vec<u8> {
+    let mut files = BTreeMap::new();
+    files.insert(
+        String::new(),
+        AgentConfigFile {
+            body: body.as_bytes().to_vec(),
+            content_type: "text/x-fluent-bit".into(),
+        },
+    );
+    ServerToAgent {
+        remote_config: Some(AgentRemoteConfig {
+            config: Some(AgentConfigMap { config_map: files }),
+            config_hash: hash.to_vec(),
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+fn statuses(server: &TestServer) -> Vec<RemoteConfigStatus> {
+    server
+        .recorded()
+        .ws
+        .iter()
+        .flat_map(|c| c.messages())
+        .filter_map(|m| m.remote_config_status)
+        .collect()
+}
+
+/// The final status (APPLIED 1 / FAILED 3) for `hash` after index `from`.
+fn outcome(server: &TestServer, hash: &[u8], from: usize) -> RemoteConfigStatus {
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let all = statuses(server);
+        if let Some(s) = all
+            .iter()
+            .skip(from)
+            .find(|s| s.last_remote_config_hash == hash && (s.status == 1 || s.status == 3))
+        {
+            return s.clone();
+        }
+        assert!(Instant::now() < end, "no outcome for {hash:?}: {all:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn wait_connected(server: &TestServer, connections: usize) {
+    server.wait_until("agent connected", Duration::from_secs(20), |r| {
+        r.ws.iter().filter(|c| !c.payloads.is_empty()).count() >= connections
+    });
+    // Let the first PreRun (the hot reload flag) reach the agent.
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+const GOOD: &str = "[INPUT]\n    Name dummy\n    Tag remote\n";
+
+#[test]
+fn apply_halt_and_abort_through_the_c_host() {
+    let dir = tmpdir("chost-remote");
+    let server = TestServer::start();
+    let managed = dir.join("managed.conf");
+    std::fs::write(&managed, "").unwrap();
+    let conf = dir.join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n    \
+             Remote_Config On\n    Managed_Config {}\n\n@INCLUDE managed.conf\n",
+            server.ws_url(),
+            dir.join("state").display(),
+            managed.display()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("host.log");
+    let mut host = Host::start(&conf, &managed, &log);
+    wait_connected(&server, 1);
+
+    // A good config: written, reloaded once, APPLIED.
+    let n = statuses(&server).len();
+    server.push_ws(offer(GOOD, b"good"));
+    assert_eq!(outcome(&server, b"good", n).status, 1);
+    assert_eq!(std::fs::read_to_string(&managed).unwrap(), GOOD);
+    assert_eq!(host.reloads(), 1);
+
+    // The same config again: APPLIED, no reload.
+    let n = statuses(&server).len();
+    server.push_ws(offer(GOOD, b"good"));
+    assert_eq!(outcome(&server, b"good", n).status, 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(host.reloads(), 1, "one reload only");
+
+    // Refused by policy: nothing written, no reload.
+    let n = statuses(&server).len();
+    server.push_ws(offer("[INPUT]\n    Name exec\n    Command id\n", b"denied"));
+    let st = outcome(&server, b"denied", n);
+    assert_eq!(st.status, 3);
+    assert!(st.error_message.contains("deny"), "{}", st.error_message);
+    assert_eq!(std::fs::read_to_string(&managed).unwrap(), GOOD);
+
+    // HALTED: the host refuses the new config; LKG restored, FAILED.
+    let halt = "# halt-me\n[INPUT]\n    Name dummy\n    Tag halted\n";
+    let n = statuses(&server).len();
+    server.push_ws(offer(halt, b"halt"));
+    let st = outcome(&server, b"halt", n);
+    assert_eq!(st.status, 3, "{st:?}");
+    assert_eq!(
+        std::fs::read_to_string(&managed).unwrap(),
+        GOOD,
+        "last-known-good restored"
+    );
+    assert_eq!(host.reloads(), 1);
+
+    // ABORTED: the reload fails in init and the host exits 255; the
+    // plugin restores LKG in the final Unregister, before the exit.
+    let abort = "# abort-me\n[INPUT]\n    Name dummy\n    Tag aborted\n";
+    server.push_ws(offer(abort, b"abort"));
+    assert_eq!(host.wait_exit(), Some(255));
+    assert_eq!(
+        std::fs::read_to_string(&managed).unwrap(),
+        GOOD,
+        "LKG before exit"
+    );
+
+    // The restarter starts it again: FAILED for that hash, never re-applied.
+    let n = statuses(&server).len();
+    let mut again = Host::start(&conf, &managed, &log);
+    wait_connected(&server, 2);
+    let st = outcome(&server, b"abort", n);
+    assert_eq!(st.status, 3);
+    let n = statuses(&server).len();
+    server.push_ws(offer(abort, b"abort"));
+    assert_eq!(outcome(&server, b"abort", n).status, 3);
+    assert!(again.child.try_wait().unwrap().is_none(), "no crash loop");
+    assert_eq!(again.reloads(), 0);
+    drop(again);
+    let _ = std::fs::remove_dir_all(&dir);
+}
