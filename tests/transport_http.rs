@@ -47,9 +47,9 @@ fn assert_no_secret(err: &TransportError) {
 fn every_post_carries_the_required_headers_and_a_gzip_body() {
     let server = TestServer::start();
     let mut http = transport(&config(&server));
-    for seq in 1..=3 {
-        let body = messages::status_report(&UID, seq);
-        let reply = http.exchange(&UID, &body).unwrap();
+    let bodies: Vec<Vec<u8>> = (1..=3).map(|seq| big_status(seq)).collect();
+    for body in &bodies {
+        let reply = http.exchange(&UID, body).unwrap();
         assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
     }
     let rec = server.recorded();
@@ -71,11 +71,44 @@ fn every_post_carries_the_required_headers_and_a_gzip_body() {
             &[0x1f, 0x8b],
             "gzip magic on the wire"
         );
-        assert_eq!(request.body, messages::status_report(&UID, i as u64 + 1));
+        assert_eq!(request.body, bodies[i]);
         assert_eq!(request.message().sequence_num, i as u64 + 1);
     }
     // Polls reuse one kept-alive connection.
     assert_eq!(rec.http_connections, 1);
+}
+
+/// A status report well over the compression threshold.
+fn big_status(seq: u64) -> Vec<u8> {
+    use fluent_bit_opamp::proto::{any_value, AgentDescription, AgentToServer, AnyValue, KeyValue};
+    use prost::Message as _;
+    AgentToServer {
+        instance_uid: UID.to_vec(),
+        sequence_num: seq,
+        agent_description: Some(AgentDescription {
+            identifying_attributes: vec![KeyValue {
+                key: "service.name".into(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue("x".repeat(600))),
+                }),
+            }],
+            non_identifying_attributes: vec![],
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn heartbeat_sized_bodies_go_uncompressed() {
+    let server = TestServer::start();
+    let mut http = transport(&config(&server));
+    let body = messages::status_report(&UID, 1);
+    assert!(body.len() < fluent_bit_opamp::transport::http::GZIP_MIN_BODY);
+    http.exchange(&UID, &body).unwrap();
+    let rec = server.recorded();
+    assert_eq!(rec.http[0].header("content-encoding"), None);
+    assert_eq!(rec.http[0].raw_body, body);
 }
 
 #[test]

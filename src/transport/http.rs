@@ -16,6 +16,10 @@ const CONTENT_TYPE: &str = "application/x-protobuf";
 /// The spec's header name; its value is the instance UID as a UUID string.
 pub const INSTANCE_UID_HEADER: &str = "OpAMP-Instance-UID";
 
+/// Smaller bodies go uncompressed: gzip's 18 bytes of framing and the
+/// deflate set-up cost more than they save on a heartbeat-sized protobuf.
+pub const GZIP_MIN_BODY: usize = 256;
+
 /// Everything needed to talk to an OpAMP server over plain HTTP.
 #[derive(Clone)]
 pub struct HttpConfig {
@@ -155,7 +159,7 @@ impl HttpTransport {
         for (name, value) in self.headers.iter() {
             request = request.set(name, value);
         }
-        let result = if self.compress {
+        let result = if self.compress && body.len() >= GZIP_MIN_BODY {
             request
                 .set("Content-Encoding", "gzip")
                 .send_bytes(&body::gzip(body))
