@@ -47,7 +47,7 @@ fn assert_no_secret(err: &TransportError) {
 fn every_post_carries_the_required_headers_and_a_gzip_body() {
     let server = TestServer::start();
     let mut http = transport(&config(&server));
-    let bodies: Vec<Vec<u8>> = (1..=3).map(|seq| big_status(seq)).collect();
+    let bodies: Vec<Vec<u8>> = (1..=3).map(big_status).collect();
     for body in &bodies {
         let reply = http.exchange(&UID, body).unwrap();
         assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
