@@ -10,6 +10,7 @@ Writes bench-results/profiles/*.txt:
                                minus host without (/proc/<pid>/smaps)
   massif-idle.txt              heap of the C host + plugin, connected (valgrind massif)
   massif-apply-16MiB.txt       heap while a 16 MiB remote config arrives and applies
+  massif-churn-200.txt         heap of the C host + plugin over 200 reloads
 
 Uses FLUENT_BIT_BIN for the smaps comparison when set; the massif runs
 always use the C host (valgrind on Fluent Bit itself is too slow to settle).
@@ -93,8 +94,9 @@ def smaps_by_mapping(pid):
                     name = "%s %s" % (os.path.basename(path), p[1])
                 else:
                     name = "[anon %s, mapping %d KiB]" % (p[1], (e - s) // 1024)
-            elif p[0] == "Rss:":
-                out[name] = out.get(name, 0) + int(p[1])
+            elif p[0] in ("Rss:", "Anonymous:"):
+                key = (name, p[0][:-1])
+                out[key] = out.get(key, 0) + int(p[1])
     return out
 
 
@@ -117,13 +119,24 @@ def memory(env, out):
         srv.stop()
     lines = ["# resident memory by mapping, %s, connected over WebSocket, 30 s heartbeat" % env.host_label(),
              "threads without plugin: %s" % ", ".join(ta), "threads with plugin:    %s" % ", ".join(tb), "",
-             "%10s %10s %10s  mapping" % ("with KiB", "without", "added")]
-    keys = sorted(set(a) | set(b), key=lambda k: -(b.get(k, 0) - a.get(k, 0)))
-    for k in keys:
-        d = b.get(k, 0) - a.get(k, 0)
-        if d:
-            lines.append("%10d %10d %10d  %s" % (b.get(k, 0), a.get(k, 0), d, k))
-    lines.append("%10d %10d %10d  TOTAL" % (sum(b.values()), sum(a.values()), sum(b.values()) - sum(a.values())))
+             "Rss and Anonymous (private dirty, incl. relocated pages of files) per mapping, KiB;"
+             " anonymous mappings are grouped by permissions and size", "",
+             "%9s %9s %9s %9s %9s %9s  mapping" % ("Rss with", "without", "added", "Anon with", "without", "added")]
+    names = set(k[0] for k in a) | set(k[0] for k in b)
+
+    def g(m, n, f):
+        return m.get((n, f), 0)
+    for n in sorted(names, key=lambda n: -(g(b, n, "Rss") - g(a, n, "Rss"))):
+        dr, da = g(b, n, "Rss") - g(a, n, "Rss"), g(b, n, "Anonymous") - g(a, n, "Anonymous")
+        if dr or da:
+            lines.append("%9d %9d %9d %9d %9d %9d  %s" % (g(b, n, "Rss"), g(a, n, "Rss"), dr,
+                                                         g(b, n, "Anonymous"), g(a, n, "Anonymous"), da, n))
+
+    def tot(m, f):
+        return sum(v for k, v in m.items() if k[1] == f)
+    lines.append("%9d %9d %9d %9d %9d %9d  TOTAL" % (tot(b, "Rss"), tot(a, "Rss"), tot(b, "Rss") - tot(a, "Rss"),
+                                                   tot(b, "Anonymous"), tot(a, "Anonymous"),
+                                                   tot(b, "Anonymous") - tot(a, "Anonymous")))
     with open(os.path.join(out, "memory.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -172,13 +185,42 @@ def massif(env, out, name, secs, offer_size=0):
             f.write(txt.replace("(in %s)" % env.plugin, ""))
 
 
+def massif_churn(env, out, reloads):
+    """Heap of the C host + plugin (connected) over many reloads: does it grow?"""
+    if not shutil.which("valgrind"):
+        return
+    srv = OpampServer("profile-churn")
+    d = os.path.join(env.workdir, "massif-churn")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "fluent-bit.conf")
+    with open(conf, "w") as f:
+        f.write("[SERVICE]\n    Flush 1\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint %s\n"
+                "    State_Dir %s\n    HTTP_Server http://127.0.0.1:9\n" % (srv.ws_url, os.path.join(d, "state")))
+    mout = os.path.join(d, "massif.out")
+    p = Proc("massif-churn", ["valgrind", "--tool=massif", "--massif-out-file=" + mout, "--depth=30",
+                              "--time-unit=ms", env.proxy_host, "--plugin", env.plugin, "-c", conf,
+                              "--scenario", "reload", "--reloads", str(reloads), "--steady-ms", "50",
+                              "--interval-ms", "10", "--log", os.path.join(d, "host.log")])
+    try:
+        p.p.wait(timeout=900)
+    finally:
+        p.stop(timeout=30)
+        srv.stop()
+    if os.path.exists(mout):
+        txt = run(["ms_print", "--threshold=5", mout], 120)
+        with open(os.path.join(out, "massif-churn-%d.txt" % reloads), "w") as f:
+            f.write("# C host + plugin connected over WebSocket, %d reloads (C host 'reload' scenario), "
+                    "heap over time; connections seen by the server: %d\n" % (reloads, srv.connections_seen))
+            f.write(txt.replace("(in %s)" % env.plugin, ""))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--plugin", required=True)
     ap.add_argument("--null-plugin", required=True)
     ap.add_argument("--proxy-host", required=True)
     ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--only", default="idle,memory,massif")
+    ap.add_argument("--only", default="idle,memory,massif,churn")
     ap.add_argument("--node-dir", default="")
     ap.add_argument("--python-client", default="")
     args = ap.parse_args()
@@ -206,6 +248,9 @@ def main():
             massif(env, out, "idle", 20)
             print("massif: applying a 16 MiB remote config", flush=True)
             massif(env, out, "apply-16MiB", 25, offer_size=16 << 20)
+        if "churn" in only:
+            print("massif: 200 reloads", flush=True)
+            massif_churn(env, out, 200)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print("profiles in %s" % out)

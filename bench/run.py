@@ -93,6 +93,21 @@ def print_table(R, out=sys.stdout):
             print("  [%s] %s / %s: %s" % (s, subj, m, n), file=out)
 
 
+def write_markdown(R, meta, path):
+    """The same figures as the table, as Markdown (pasted into BENCHMARKS.md)."""
+    def val(r):
+        return "%s %s" % (fmt(r["value"]), r["unit"]) if r["available"] else "not available"
+    with open(path, "w") as f:
+        f.write("Run: %s, %s mode, host %s, load average %s at start, %s at end, %.0f s.\n\n" % (
+            meta["date"], meta["mode"], meta["host"], " ".join("%.2f" % x for x in meta["load_start"]),
+            " ".join("%.2f" % x for x in meta["load_end"]), meta["seconds"]))
+        f.write("| section | subject | metric | value | target | verdict | note |\n|---|---|---|---|---|---|---|\n")
+        for r in R.rows:
+            f.write("| %s |\n" % " | ".join(x.replace("|", "/") for x in (
+                r["section"], r["subject"], r["metric"].strip(), val(r), r["target"] or "", r["verdict"] or "",
+                r["note"])))
+
+
 def median(xs):
     return statistics.median(xs) if xs else None
 
@@ -196,13 +211,15 @@ def phase_idle(env, args, R):
             "plugin-ws": Host(env, "idle%d-plugin-ws" % hb, plugin=True, bootstrap_size=512,
                               opamp={"Endpoint": ws_srv.ws_url, **plugin_common}),
         }
+        if env.fb_bin:
+            hosts["null"] = Host(env, "idle%d-null-plugin" % hb, plugin="null", bootstrap_size=512)
         http_proxy = track(CountingProxy("plugin-http%d" % hb, mock_port))
         hosts["plugin-http"] = Host(env, "idle%d-plugin-http" % hb, plugin=True, bootstrap_size=512,
                                     opamp={"Endpoint": http_proxy.url(), **plugin_common})
         for k, h in hosts.items():
             track(h)
             h.start()
-            g["subjects"][k] = {"pid": h.pid, "comm": CLIENT_THREAD if h.plugin else None, "host": h}
+            g["subjects"][k] = {"pid": h.pid, "comm": CLIENT_THREAD if h.plugin is True else None, "host": h}
         g["subjects"]["plugin-ws"]["rec"] = ws_srv.rec
         g["subjects"]["plugin-http"]["rec"] = http_proxy.rec
         conf = hosts["plugin-ws"].conf  # the same 0.5 KB bootstrap, reported as effective config
@@ -256,7 +273,7 @@ def phase_idle(env, args, R):
                 cpu[(hb, k)]["wire_in"] = tot["wire_in"] - wire0[(hb, k)]["wire_in"]
                 cpu[(hb, k)]["wire_out"] = tot["wire_out"] - wire0[(hb, k)]["wire_out"]
     samples = sampler.stop()
-    R.phases["idle"] = {"load_before": load0, "load_after": loadavg()}
+    R.phases.setdefault("idle", {}).update({"load_window_start": load0, "load_window_end": loadavg()})
 
     subject_names = {
         "plugin-ws": "plugin in host, WebSocket",
@@ -287,6 +304,11 @@ def phase_idle(env, args, R):
                   target="<= 1.5 MiB", verdict=verdict(added <= 1.5),
                   note="host with plugin %.2f MiB vs %.2f MiB without; median of the window's last half"
                        % (rss[k]["median_last_half_kib"] / MIB, base / MIB))
+        if "null" in rss:
+            null_added = (rss["null"]["median_last_half_kib"] - base) / MIB
+            R.add("memory", "do-nothing proxy input (null plugin)", "RSS added, %s" % label, null_added, "MiB",
+                  note="what Fluent Bit spends on hosting any proxy-ABI input (its flb-in-* thread and "
+                       "instance); the plugin's own share is the row above minus this")
         seps = {k: rss[k]["median_last_half_kib"] for k in ("node", "python") if k in rss}
         if seps:
             lightest = min(seps, key=seps.get)
@@ -420,7 +442,7 @@ def phase_wire(env, args, R):
     for size_label, size, vlabel, transport, srv, h in runs:
         wait_messages(srv.rec, n, 30 + n * 2, h.name)
         h.stop()
-    R.phases["wire"] = {"load": loadavg()}
+    R.phases.setdefault("wire", {}).update({"load": loadavg()})
     raw = {}
     eff_reported = None
     for size_label, size, vlabel, transport, srv, h in runs:
@@ -705,7 +727,7 @@ def phase_throughput(env, args, R):
         h.stop()
         runs[variant].append({"records_per_s": (r1 - r0) / (t1 - t0), "cpu_s": c1 - c0,
                               "records_per_cpu_s": (r1 - r0) / max(c1 - c0, 1e-9), "load": loadavg()})
-    R.phases["throughput"] = {"load_before": load0, "load_after": loadavg()}
+    R.phases.setdefault("throughput", {}).update({"load_before": load0, "load_after": loadavg()})
     R.raw["throughput"] = {"order": order, "runs": runs}
     w = [x["records_per_s"] for x in runs["with"]]
     wo = [x["records_per_s"] for x in runs["without"]]
@@ -735,6 +757,8 @@ def phase_churn(env, args, R):
         "without": track(Host(env, "churn-without", plugin=False)),
         "with": track(Host(env, "churn-with", plugin=True, opamp={"Endpoint": srv.ws_url})),
     }
+    if env.fb_bin:
+        hosts["with null"] = track(Host(env, "churn-null", plugin="null"))
     for h in hosts.values():
         h.start()
     hosts["with"].wait_client_thread()
@@ -775,18 +799,29 @@ def phase_churn(env, args, R):
         h.stop()
     if errors:
         raise HarnessError("reload churn: " + "; ".join(errors))
-    R.phases["churn"] = {"load_before": load0, "load_after": loadavg()}
+    R.phases.setdefault("churn", {}).update({"load_before": load0, "load_after": loadavg()})
     R.raw["churn"] = out
     n = args.reloads
     growth = {}
     for k, d in out.items():
         growth[k] = (d["rss_n"] - d["rss_10"]) / MIB
-        subj = "host %s plugin" % k
+        subj = "host %s plugin" % k if k != "with null" else "host with null plugin"
+        half = d["per_reload"][n // 2 - 1] if n >= 20 else None
+        if half is not None:
+            R.add("reload churn", subj, "RSS growth, reload %d -> %d (sampled right after each reload)" % (n // 2, n),
+                  (d["per_reload"][-1] - half) / MIB, "MiB",
+                  note="%.2f KiB per reload: a steady leak shows here, a warm-up plateau does not" % (
+                      (d["per_reload"][-1] - half) / (n - n // 2)))
         R.add("reload churn", subj, "RSS after 10 / after %d reloads" % n, d["rss_n"] / MIB, "MiB",
               note="after 10: %.2f MiB, growth %.2f MiB; start %.2f MiB; reload median %.0f ms" % (
                   d["rss_10"] / MIB, growth[k], d["rss_start"] / MIB, median(d["reload_s"]) * 1000))
     R.add("reload churn", "plugin", "connections to the server during %d reloads" % n, srv.connections_seen,
           "connections", note="1 means the connection survived every reload")
+    if "with null" in growth:
+        R.add("reload churn", "do-nothing proxy input (null plugin)", "growth beyond the host's own (reload 10 -> %d)"
+              % n, growth["with null"] - growth["without"], "MiB",
+              note="Fluent Bit reloading a proxy-ABI input that does nothing: the host's own per-reload cost "
+                   "of hosting such an input")
     excess = growth["with"] - growth["without"]
     tol = 0.25
     R.add("reload churn", "plugin", "growth beyond the host's own (reload 10 -> %d)" % n, excess, "MiB",
@@ -841,6 +876,22 @@ def machine():
             "node": sh("node --version"), "free_m": sh("free -m")}
 
 
+INTERNAL = {"--plugin", "--null-plugin", "--proxy-host", "--node-dir", "--python-client"}
+
+
+def user_args():
+    """The options given to bench/run.sh (without the paths it adds itself)."""
+    out, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a in INTERNAL:
+            skip = True
+        else:
+            out.append(a)
+    return out
+
+
 PHASES = ["micro", "idle", "wire", "apply", "scale", "throughput", "churn"]
 
 
@@ -854,8 +905,8 @@ def main():
     ap.add_argument("--heartbeats", type=int, default=5, help="heartbeats to record per wire variant")
     ap.add_argument("--applies", type=int, default=20)
     ap.add_argument("--reloads", type=int, default=200)
-    ap.add_argument("--tp-pairs", type=int, default=4, help="throughput: interleaved with/without pairs")
-    ap.add_argument("--tp-window", type=float, default=15)
+    ap.add_argument("--tp-pairs", type=int, default=6, help="throughput: interleaved with/without pairs")
+    ap.add_argument("--tp-window", type=float, default=12)
     ap.add_argument("--tp-warmup", type=float, default=3)
     ap.add_argument("--no-python", action="store_true")
     ap.add_argument("--out", default=None, help="JSON path (default bench-results/latest.json)")
@@ -892,8 +943,7 @@ def main():
     R = Results()
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["bench/run.sh"] + [a for a in sys.argv[1:] if not a.startswith("--") or a in (
-            "--smoke", "--no-python")]),
+        "command": ("FLUENT_BIT_BIN=%s " % fb if fb else "") + " ".join(["bench/run.sh"] + user_args()),
         "argv": sys.argv[1:],
         "mode": "smoke" if args.smoke else "full",
         "host": env.host_label(),
@@ -953,6 +1003,7 @@ def main():
         json.dump(doc, f, indent=1, default=lambda o: o.hex() if isinstance(o, bytes) else str(o))
     with open(os.path.join(results, "latest.txt"), "w") as f:
         print_table(R, f)
+    write_markdown(R, meta, os.path.join(results, "latest.md"))
     print("\nTargets (issue 6):")
     for r in R.rows:
         if r["target"]:

@@ -85,7 +85,9 @@ class Host:
 
     plugin: True loads the real plugin with the [INPUT] opamp section built
     from `opamp` (a dict of properties); False runs the same host without it
-    (Fluent Bit: no plugins file and no opamp section; C host: the null plugin).
+    (Fluent Bit: no plugins file and no opamp section; C host: the null plugin);
+    "null" loads bench/host/null_plugin.c, a proxy input that does nothing, as
+    [INPUT] opamp (what hosting any proxy-ABI input costs).
     """
 
     def __init__(self, env, name, plugin, opamp=None, pipeline=None, service=None,
@@ -127,11 +129,14 @@ class Host:
         text = "[SERVICE]\n" + "".join("    %-12s %s\n" % kv for kv in svc.items())
         if self.plugin and self.fb:
             plugins = os.path.join(self.dir, "plugins.conf")
+            so = self.env.null_plugin if self.plugin == "null" else self.env.plugin
             with open(plugins, "w") as f:
-                f.write("[PLUGINS]\n    Path %s\n" % self.env.plugin)
+                f.write("[PLUGINS]\n    Path %s\n" % so)
             text += "    %-12s %s\n" % ("Plugins_File", plugins)
         text += "\n"
-        if self.plugin or not self.fb:
+        if self.plugin == "null" and self.fb:
+            text += "[INPUT]\n    Name opamp\n\n"
+        elif self.plugin or not self.fb:
             props = {
                 "Name": "opamp",
                 "State_Dir": self.state_dir,
@@ -154,7 +159,7 @@ class Host:
         if self.fb:
             argv = [self.env.fb_bin, "-c", self.conf]
         else:
-            so = self.env.plugin if self.plugin else self.env.null_plugin
+            so = self.env.plugin if self.plugin is True else self.env.null_plugin
             argv = [self.env.proxy_host, "--plugin", so, "-c", self.conf,
                     "--scenario", "sighup", "--steady-ms", "0", "--interval-ms", "1000"]
         self.proc = Proc(self.name, argv, cwd=self.dir, log_path=log)

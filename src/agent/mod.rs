@@ -5,6 +5,8 @@
 mod connection;
 mod runtime;
 
+use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -42,6 +44,9 @@ pub enum Control {
 
 pub struct AgentHandle {
     tx: Sender<Control>,
+    /// One byte per control message wakes the thread when it waits on a
+    /// WebSocket, so it never polls on a timer.
+    wake: std::io::PipeWriter,
     done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
 }
@@ -49,8 +54,10 @@ pub struct AgentHandle {
 impl AgentHandle {
     pub fn send(&self, c: Control) {
         // A send fails only once the thread has ended, when there is no one
-        // left to tell.
+        // left to tell. The pipe is non-blocking: if it is full the thread
+        // has wake-ups pending anyway.
         let _ = self.tx.send(c);
+        let _ = (&self.wake).write(&[1]);
     }
 
     pub fn is_running(&self) -> bool {
@@ -82,17 +89,24 @@ pub fn start(
     problem: Option<String>,
 ) -> Result<AgentHandle, String> {
     let state = StateDir::open(&settings.state_dir)?;
+    let (wake_rx, wake) =
+        std::io::pipe().map_err(|e| format!("cannot create the client's wake-up pipe: {e}"))?;
+    for fd in [wake_rx.as_raw_fd(), wake.as_raw_fd()] {
+        crate::ffi::sys::set_nonblocking(fd)
+            .map_err(|e| format!("cannot set up the client's wake-up pipe: {e}"))?;
+    }
     let (tx, rx) = crossbeam_channel::unbounded();
     let (done_tx, done) = crossbeam_channel::bounded(1);
     let thread = std::thread::Builder::new()
         .name("opamp-client".into())
         .spawn(move || {
-            runtime::run(settings, state, generation, problem, rx);
+            runtime::run(settings, state, generation, problem, rx, wake_rx);
             let _ = done_tx.send(());
         })
         .map_err(|e| format!("cannot start the OpAMP client thread: {e}"))?;
     Ok(AgentHandle {
         tx,
+        wake,
         done,
         thread: Some(thread),
     })

@@ -2,10 +2,14 @@
 //!
 //! It owns the connection and feeds the core messages and time; the core
 //! decides what to send and when. Host callbacks reach it only through the
-//! control channel. While a WebSocket is open the thread wakes at least
-//! every [`WS_POLL`] to look at that channel, which bounds how long shutdown
-//! waits; with HTTP or no connection it sleeps on the channel itself.
+//! control channel, each message followed by a byte on a wake-up pipe.
+//! While a WebSocket is open the thread sleeps in poll(2) on the socket and
+//! that pipe; with HTTP or no connection it sleeps on the channel itself.
+//! Either way an idle agent wakes only for its own deadlines (heartbeat,
+//! health sample, apply timers).
 
+use std::io::{PipeReader, Read};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -26,8 +30,11 @@ use crate::status::{Collector, CollectorConfig};
 use crate::transport::TransportError;
 use crate::{debug, error, info, logging, warn};
 
-/// Longest sleep in a WebSocket read before looking at the control channel.
-const WS_POLL: Duration = Duration::from_millis(200);
+/// Empties the wake-up pipe; the control channel holds the messages.
+fn drain(wake: &mut PipeReader) {
+    let mut buf = [0u8; 64];
+    while matches!(wake.read(&mut buf), Ok(n) if n > 0) {}
+}
 
 pub(super) fn run(
     settings: Settings,
@@ -35,6 +42,7 @@ pub(super) fn run(
     generation: u64,
     problem: Option<String>,
     rx: Receiver<Control>,
+    wake: PipeReader,
 ) {
     let tid = sys::thread_id();
     info!(
@@ -46,7 +54,7 @@ pub(super) fn run(
         rt.problem = problem;
         rt.publish_health();
     }
-    rt.run(&rx);
+    rt.run(&rx, wake);
     info!("OpAMP client thread ending (tid={tid})");
 }
 
@@ -138,7 +146,7 @@ impl Runtime {
         rt
     }
 
-    fn run(&mut self, rx: &Receiver<Control>) {
+    fn run(&mut self, rx: &Receiver<Control>, mut wake: PipeReader) {
         loop {
             while let Ok(c) = rx.try_recv() {
                 if let Flow::Stop = self.control(c) {
@@ -157,20 +165,23 @@ impl Runtime {
             }
             self.pump();
             let now = Instant::now();
-            let wake = self
+            let wait = self
                 .client
                 .next_timeout()
                 .map_or(self.next_sample, |t| t.min(self.next_sample))
                 .min(self.remote.next_deadline().unwrap_or(self.next_sample))
                 .saturating_duration_since(now);
+            drain(&mut wake);
             if let Some(Conn::Ws(ws)) = self.conn.as_mut() {
-                match ws.recv(wake.min(WS_POLL)) {
-                    Ok(Some(bytes)) => self.received(&bytes),
-                    Ok(None) => {}
-                    Err(e) => self.lost(e),
+                // Sleep until the server says something, a host callback
+                // writes to the wake-up pipe, or the next deadline: no timer
+                // wake-ups while idle.
+                let ready = sys::poll_readable(&[ws.as_raw_fd(), wake.as_raw_fd()], wait);
+                if ready[0] {
+                    self.read_available();
                 }
             } else {
-                match rx.recv_timeout(wake) {
+                match rx.recv_timeout(wait) {
                     Ok(c) => {
                         if let Flow::Stop = self.control(c) {
                             return self.goodbye();
@@ -179,6 +190,21 @@ impl Runtime {
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => return self.goodbye(),
                 }
+            }
+        }
+    }
+
+    /// Everything the WebSocket has ready, including what TLS or the
+    /// WebSocket layer buffered, without blocking.
+    fn read_available(&mut self) {
+        loop {
+            let Some(Conn::Ws(ws)) = self.conn.as_mut() else {
+                return;
+            };
+            match ws.recv(Duration::ZERO) {
+                Ok(Some(bytes)) => self.received(&bytes),
+                Ok(None) => return,
+                Err(e) => return self.lost(e),
             }
         }
     }

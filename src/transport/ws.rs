@@ -171,6 +171,15 @@ impl WsTransport {
         result.map_err(|e| self.fail(e))
     }
 
+    /// The socket, for a caller that waits on it together with other
+    /// descriptors (poll) instead of sleeping in [`recv`](Self::recv).
+    /// Data may already sit in TLS or WebSocket buffers, so after a wake-up
+    /// drain with `recv(Duration::ZERO)` until it returns `Ok(None)`.
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.socket.get_ref().tcp().as_raw_fd()
+    }
+
     /// Wait up to `wait` for one ServerToAgent message and return its
     /// protobuf bytes (header removed); `Ok(None)` if none arrived in time.
     /// Pings that arrive meanwhile are answered.
