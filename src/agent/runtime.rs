@@ -148,6 +148,10 @@ impl Runtime {
 
     fn run(&mut self, rx: &Receiver<Control>, mut wake: PipeReader) {
         loop {
+            // Drain the wake-up pipe before reading the channel: a control
+            // message sent after this point leaves its byte in the pipe and
+            // wakes the poll below, so none can wait for the next deadline.
+            drain(&mut wake);
             while let Ok(c) = rx.try_recv() {
                 if let Flow::Stop = self.control(c) {
                     return self.goodbye();
@@ -171,7 +175,6 @@ impl Runtime {
                 .map_or(self.next_sample, |t| t.min(self.next_sample))
                 .min(self.remote.next_deadline().unwrap_or(self.next_sample))
                 .saturating_duration_since(now);
-            drain(&mut wake);
             if let Some(Conn::Ws(ws)) = self.conn.as_mut() {
                 // Sleep until the server says something, a host callback
                 // writes to the wake-up pipe, or the next deadline: no timer
