@@ -73,6 +73,9 @@ def idle(env, out, transport, hb, secs):
                        "-g", "caller,0.5,callee,function,percent", "--percent-limit", "3"], 300)
             lines.append("\n## perf report --no-children (symbols >= 3%% of the thread's samples, with callers)\n"
                          + "\n".join(l for l in rep.split("\n") if l.strip() and not l.startswith("#"))[:20000])
+            dso = run(["perf", "report", "-i", data, "--no-children", "--sort", "dso", "--stdio", "-g", "none"], 300)
+            lines.append("\n## perf report --sort dso (where the thread's CPU goes)\n"
+                         + "\n".join(l for l in dso.split("\n") if l.strip() and not l.startswith("#")))
             os.remove(data)
     finally:
         h.stop()
