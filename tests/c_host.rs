@@ -139,7 +139,11 @@ fn reload_cycles(abi: &str) {
             "60",
         ],
     );
-    assert!(run.out.status.success(), "host failed");
+    assert!(
+        run.out.status.success(),
+        "host failed: {:?}",
+        run.out.status
+    );
     assert_eq!(run.stdout.matches("host: reload done").count(), 20);
 
     let tids = started_tids(&run.log);

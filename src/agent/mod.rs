@@ -6,7 +6,7 @@ mod connection;
 mod runtime;
 
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -45,8 +45,10 @@ pub enum Control {
 pub struct AgentHandle {
     tx: Sender<Control>,
     /// One byte per control message wakes the thread when it waits on a
-    /// WebSocket, so it never polls on a timer.
-    wake: std::io::PipeWriter,
+    /// WebSocket, so it never polls on a timer. A socket pair rather than a
+    /// pipe: writing to a pipe whose reader is gone raises SIGPIPE, which
+    /// would kill Fluent Bit; std sends on sockets with MSG_NOSIGNAL.
+    wake: UnixStream,
     done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
 }
@@ -54,7 +56,7 @@ pub struct AgentHandle {
 impl AgentHandle {
     pub fn send(&self, c: Control) {
         // A send fails only once the thread has ended, when there is no one
-        // left to tell. The pipe is non-blocking: if it is full the thread
+        // left to tell. The socket is non-blocking: if it is full the thread
         // has wake-ups pending anyway.
         let _ = self.tx.send(c);
         let _ = (&self.wake).write(&[1]);
@@ -89,12 +91,13 @@ pub fn start(
     problem: Option<String>,
 ) -> Result<AgentHandle, String> {
     let state = StateDir::open(&settings.state_dir)?;
-    let (wake_rx, wake) =
-        std::io::pipe().map_err(|e| format!("cannot create the client's wake-up pipe: {e}"))?;
-    for fd in [wake_rx.as_raw_fd(), wake.as_raw_fd()] {
-        crate::ffi::sys::set_nonblocking(fd)
-            .map_err(|e| format!("cannot set up the client's wake-up pipe: {e}"))?;
-    }
+    let (wake_rx, wake) = UnixStream::pair()
+        .and_then(|(r, w)| {
+            r.set_nonblocking(true)?;
+            w.set_nonblocking(true)?;
+            Ok((r, w))
+        })
+        .map_err(|e| format!("cannot create the client's wake-up socket: {e}"))?;
     let (tx, rx) = crossbeam_channel::unbounded();
     let (done_tx, done) = crossbeam_channel::bounded(1);
     let thread = std::thread::Builder::new()

@@ -2,14 +2,15 @@
 //!
 //! It owns the connection and feeds the core messages and time; the core
 //! decides what to send and when. Host callbacks reach it only through the
-//! control channel, each message followed by a byte on a wake-up pipe.
+//! control channel, each message followed by a byte on a wake-up socket.
 //! While a WebSocket is open the thread sleeps in poll(2) on the socket and
-//! that pipe; with HTTP or no connection it sleeps on the channel itself.
+//! that socket; with HTTP or no connection it sleeps on the channel itself.
 //! Either way an idle agent wakes only for its own deadlines (heartbeat,
 //! health sample, apply timers).
 
-use std::io::{PipeReader, Read};
+use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -30,8 +31,8 @@ use crate::status::{Collector, CollectorConfig};
 use crate::transport::TransportError;
 use crate::{debug, error, info, logging, warn};
 
-/// Empties the wake-up pipe; the control channel holds the messages.
-fn drain(wake: &mut PipeReader) {
+/// Empties the wake-up socket; the control channel holds the messages.
+fn drain(wake: &mut UnixStream) {
     let mut buf = [0u8; 64];
     while matches!(wake.read(&mut buf), Ok(n) if n > 0) {}
 }
@@ -42,7 +43,7 @@ pub(super) fn run(
     generation: u64,
     problem: Option<String>,
     rx: Receiver<Control>,
-    wake: PipeReader,
+    wake: UnixStream,
 ) {
     let tid = sys::thread_id();
     info!(
@@ -146,10 +147,10 @@ impl Runtime {
         rt
     }
 
-    fn run(&mut self, rx: &Receiver<Control>, mut wake: PipeReader) {
+    fn run(&mut self, rx: &Receiver<Control>, mut wake: UnixStream) {
         loop {
-            // Drain the wake-up pipe before reading the channel: a control
-            // message sent after this point leaves its byte in the pipe and
+            // Drain the wake-up socket before reading the channel: a control
+            // message sent after this point leaves its byte in the socket and
             // wakes the poll below, so none can wait for the next deadline.
             drain(&mut wake);
             while let Ok(c) = rx.try_recv() {
@@ -177,7 +178,7 @@ impl Runtime {
                 .saturating_duration_since(now);
             if let Some(Conn::Ws(ws)) = self.conn.as_mut() {
                 // Sleep until the server says something, a host callback
-                // writes to the wake-up pipe, or the next deadline: no timer
+                // writes to the wake-up socket, or the next deadline: no timer
                 // wake-ups while idle.
                 let ready = sys::poll_readable(&[ws.as_raw_fd(), wake.as_raw_fd()], wait);
                 if ready[0] {

@@ -72,10 +72,13 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// `io::Error` kinds that mean "no data yet", not "broken".
+/// A read that found nothing yet: timed out, would block, or was
+/// interrupted by a signal (EINTR must be retried, not taken for a broken
+/// connection).
 pub(crate) fn is_would_block(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
     )
 }
 
