@@ -8,19 +8,15 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fluent_bit_opamp::proto::{
-    AgentConfigFile, AgentConfigMap, AgentRemoteConfig, RemoteConfigStatus, ServerToAgent,
-};
-use prost::Message as _;
+use fluent_bit_opamp::proto::RemoteConfigStatus;
 use support::fluent_bit::{plugin_path, tmpdir};
-use support::TestServer;
+use support::{messages, TestServer};
 
 struct Host {
     child: Child,
@@ -92,33 +88,8 @@ impl Drop for Host {
     }
 }
 
-fn offer(body: &str, hash: &[u8]) -> Vec<u8> {
-    let mut files = BTreeMap::new();
-    files.insert(
-        String::new(),
-        AgentConfigFile {
-            body: body.as_bytes().to_vec(),
-            content_type: "text/x-fluent-bit".into(),
-        },
-    );
-    ServerToAgent {
-        remote_config: Some(AgentRemoteConfig {
-            config: Some(AgentConfigMap { config_map: files }),
-            config_hash: hash.to_vec(),
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
-
 fn statuses(server: &TestServer) -> Vec<RemoteConfigStatus> {
-    server
-        .recorded()
-        .ws
-        .iter()
-        .flat_map(|c| c.messages())
-        .filter_map(|m| m.remote_config_status)
-        .collect()
+    server.remote_config_statuses()
 }
 
 /// The final status (APPLIED 1 / FAILED 3) for `hash` after index `from`.
@@ -172,21 +143,24 @@ fn apply_halt_and_abort_through_the_c_host() {
 
     // A good config: written, reloaded once, APPLIED.
     let n = statuses(&server).len();
-    server.push_ws(offer(GOOD, b"good"));
+    server.push_ws(messages::config_offer(GOOD, b"good"));
     assert_eq!(outcome(&server, b"good", n).status, 1);
     assert_eq!(std::fs::read_to_string(&managed).unwrap(), GOOD);
     assert_eq!(host.reloads(), 1);
 
     // The same config again: APPLIED, no reload.
     let n = statuses(&server).len();
-    server.push_ws(offer(GOOD, b"good"));
+    server.push_ws(messages::config_offer(GOOD, b"good"));
     assert_eq!(outcome(&server, b"good", n).status, 1);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(host.reloads(), 1, "one reload only");
 
     // Refused by policy: nothing written, no reload.
     let n = statuses(&server).len();
-    server.push_ws(offer("[INPUT]\n    Name exec\n    Command id\n", b"denied"));
+    server.push_ws(messages::config_offer(
+        "[INPUT]\n    Name exec\n    Command id\n",
+        b"denied",
+    ));
     let st = outcome(&server, b"denied", n);
     assert_eq!(st.status, 3);
     assert!(st.error_message.contains("deny"), "{}", st.error_message);
@@ -195,7 +169,7 @@ fn apply_halt_and_abort_through_the_c_host() {
     // HALTED: the host refuses the new config; LKG restored, FAILED.
     let halt = "# halt-me\n[INPUT]\n    Name dummy\n    Tag halted\n";
     let n = statuses(&server).len();
-    server.push_ws(offer(halt, b"halt"));
+    server.push_ws(messages::config_offer(halt, b"halt"));
     let st = outcome(&server, b"halt", n);
     assert_eq!(st.status, 3, "{st:?}");
     assert_eq!(
@@ -208,7 +182,7 @@ fn apply_halt_and_abort_through_the_c_host() {
     // ABORTED: the reload fails in init and the host exits 255; the
     // plugin restores LKG in the final Unregister, before the exit.
     let abort = "# abort-me\n[INPUT]\n    Name dummy\n    Tag aborted\n";
-    server.push_ws(offer(abort, b"abort"));
+    server.push_ws(messages::config_offer(abort, b"abort"));
     assert_eq!(host.wait_exit(), Some(255));
     assert_eq!(
         std::fs::read_to_string(&managed).unwrap(),
@@ -223,7 +197,7 @@ fn apply_halt_and_abort_through_the_c_host() {
     let st = outcome(&server, b"abort", n);
     assert_eq!(st.status, 3);
     let n = statuses(&server).len();
-    server.push_ws(offer(abort, b"abort"));
+    server.push_ws(messages::config_offer(abort, b"abort"));
     assert_eq!(outcome(&server, b"abort", n).status, 3);
     assert!(again.child.try_wait().unwrap().is_none(), "no crash loop");
     assert_eq!(again.reloads(), 0);

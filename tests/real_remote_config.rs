@@ -4,45 +4,15 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use fluent_bit_opamp::proto::{
-    AgentConfigFile, AgentConfigMap, AgentRemoteConfig, RemoteConfigStatus, RemoteConfigStatuses,
-    ServerToAgent,
-};
-use prost::Message as _;
+use fluent_bit_opamp::proto::{RemoteConfigStatus, RemoteConfigStatuses};
 use support::fluent_bit::{binaries, free_port, plugin_path, tmpdir, version_of, Fb};
-use support::TestServer;
-
-fn offer(body: &str, hash: &[u8]) -> Vec<u8> {
-    let mut files = BTreeMap::new();
-    files.insert(
-        String::new(),
-        AgentConfigFile {
-            body: body.as_bytes().to_vec(),
-            content_type: "text/x-fluent-bit".into(),
-        },
-    );
-    ServerToAgent {
-        remote_config: Some(AgentRemoteConfig {
-            config: Some(AgentConfigMap { config_map: files }),
-            config_hash: hash.to_vec(),
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
-}
+use support::{messages, TestServer};
 
 fn statuses(server: &TestServer) -> Vec<RemoteConfigStatus> {
-    server
-        .recorded()
-        .ws
-        .iter()
-        .flat_map(|c| c.messages())
-        .filter_map(|m| m.remote_config_status)
-        .collect()
+    server.remote_config_statuses()
 }
 
 fn name(s: i32) -> &'static str {
@@ -146,7 +116,7 @@ fn remote_config_outcomes_against_real_fluent_bit() {
 
         // 1. A good config: APPLIED, and the new pipeline runs.
         let n = statuses(&server).len();
-        server.push_ws(offer(&good("remote1"), b"good-1"));
+        server.push_ws(messages::config_offer(&good("remote1"), b"good-1"));
         let (st, seq) = outcome(&server, b"good-1", n, Duration::from_secs(30));
         println!("SUMMARY {v}: good config: {}", seq.join(" -> "));
         assert_eq!(st.status, 1, "{seq:?}");
@@ -158,7 +128,10 @@ fn remote_config_outcomes_against_real_fluent_bit() {
 
         // 2. An unknown plugin: FAILED naming it, old pipeline still runs.
         let n = statuses(&server).len();
-        server.push_ws(offer("[INPUT]\n    Name no_such_plugin\n", b"bad-plugin"));
+        server.push_ws(messages::config_offer(
+            "[INPUT]\n    Name no_such_plugin\n",
+            b"bad-plugin",
+        ));
         let (st, seq) = outcome(&server, b"bad-plugin", n, Duration::from_secs(30));
         println!("SUMMARY {v}: unknown plugin: {}", seq.join(" -> "));
         assert_eq!(st.status, 3);
@@ -180,7 +153,10 @@ fn remote_config_outcomes_against_real_fluent_bit() {
 
         // 3. A denied plugin: FAILED by policy, nothing written.
         let n = statuses(&server).len();
-        server.push_ws(offer("[INPUT]\n    Name exec\n    Command id\n", b"denied"));
+        server.push_ws(messages::config_offer(
+            "[INPUT]\n    Name exec\n    Command id\n",
+            b"denied",
+        ));
         let (st, seq) = outcome(&server, b"denied", n, Duration::from_secs(10));
         println!("SUMMARY {v}: denied plugin: {}", seq.join(" -> "));
         assert_eq!(st.status, 3);
@@ -193,7 +169,7 @@ fn remote_config_outcomes_against_real_fluent_bit() {
 
         // 4. The same config again: APPLIED, no second reload.
         let n = statuses(&server).len();
-        server.push_ws(offer(&good("remote1"), b"good-1"));
+        server.push_ws(messages::config_offer(&good("remote1"), b"good-1"));
         let (st, seq) = outcome(&server, b"good-1", n, Duration::from_secs(15));
         println!("SUMMARY {v}: same config twice: {}", seq.join(" -> "));
         assert_eq!(st.status, 1);
@@ -212,7 +188,10 @@ fn remote_config_outcomes_against_real_fluent_bit() {
             let hash = format!("run-{i}");
             let n = statuses(&server).len();
             let t0 = Instant::now();
-            server.push_ws(offer(&good(&format!("run{i}")), hash.as_bytes()));
+            server.push_ws(messages::config_offer(
+                &good(&format!("run{i}")),
+                hash.as_bytes(),
+            ));
             let (st, seq) = outcome(&server, hash.as_bytes(), n, Duration::from_secs(30));
             assert_eq!(st.status, 1, "apply {i}: {seq:?}");
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
@@ -249,7 +228,7 @@ fn init_failure_restores_last_known_good_within_one_restart() {
         });
         std::thread::sleep(Duration::from_millis(500));
         let n = statuses(&server).len();
-        server.push_ws(offer(&good("lkg"), b"lkg"));
+        server.push_ws(messages::config_offer(&good("lkg"), b"lkg"));
         assert_eq!(
             outcome(&server, b"lkg", n, Duration::from_secs(30))
                 .0
@@ -265,7 +244,7 @@ fn init_failure_restores_last_known_good_within_one_restart() {
             good("doomed")
         );
         let n = statuses(&server).len();
-        server.push_ws(offer(&bad, b"port-in-use"));
+        server.push_ws(messages::config_offer(&bad, b"port-in-use"));
         let code = fb.wait_exit(Duration::from_secs(30));
         println!("SUMMARY {v}: port in use: Fluent Bit exited with {code:?}");
         assert_eq!(
@@ -297,7 +276,7 @@ fn init_failure_restores_last_known_good_within_one_restart() {
         );
         // It is never applied again.
         let n = statuses(&server).len();
-        server.push_ws(offer(&bad, b"port-in-use"));
+        server.push_ws(messages::config_offer(&bad, b"port-in-use"));
         let (st, _) = outcome(&server, b"port-in-use", n, Duration::from_secs(15));
         assert_eq!(st.status, 3);
         assert!(fb.child.try_wait().unwrap().is_none(), "no crash loop");

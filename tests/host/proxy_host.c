@@ -445,6 +445,30 @@ static int file_contains(const char *path, const char *needle)
     return strstr(buf, needle) != NULL;
 }
 
+static void print_stats(void);
+
+/* A reload whose new config passes validation but fails in init, in a
+ * plugin after ours: the old instance exits, ours gets Init but no PreRun,
+ * then only the final Unregister, and the process exits 255. */
+static void aborted_reload(struct registration *reg, struct running *run)
+{
+    g_shutdown_by_hot_reloading = 1;
+    struct registration *next = proxy_create(1);
+    stop_instance(run);
+    proxy_destroy(reg, "Unregister");
+    run = start_instance(next, 1);
+    run->abandon = 1;
+    run->stop = 1;
+    pthread_join(run->thread, NULL);
+    printf("host: aborted reload, exiting 255\n");
+    double t0 = now_us();
+    proxy_destroy(next, "FinalUnregister");
+    printf("host: shutdown_ms=%.1f\n", (now_us() - t0) / 1000.0);
+    print_stats();
+    fflush(NULL);
+    _exit(255);
+}
+
 static void print_stats(void)
 {
     for (size_t i = 0; i < sizeof(g_stats) / sizeof(g_stats[0]); i++)
@@ -518,22 +542,7 @@ int main(int argc, char **argv)
         printf("host: halted reload\n");
         steady(g_steady_ms);
     } else if (!strcmp(g_scenario, "aborted")) {
-        g_shutdown_by_hot_reloading = 1;
-        struct registration *next = proxy_create(1);
-        stop_instance(run);
-        proxy_destroy(reg, "Unregister");
-        /* A later input fails in init: ours got Init but never PreRun. */
-        run = start_instance(next, 1);
-        run->abandon = 1;
-        run->stop = 1;
-        pthread_join(run->thread, NULL);
-        printf("host: aborted reload, exiting 255\n");
-        double t0 = now_us();
-        proxy_destroy(next, "FinalUnregister");
-        printf("host: shutdown_ms=%.1f\n", (now_us() - t0) / 1000.0);
-        print_stats();
-        fflush(NULL);
-        _exit(255);
+        aborted_reload(reg, run);
     } else if (!strcmp(g_scenario, "sighup")) {
         /* Serve reload requests (SIGHUP, possibly from the plugin itself)
          * until SIGTERM; a SIGHUP during a reload is dropped, as in
@@ -547,18 +556,7 @@ int main(int argc, char **argv)
                     proxy_destroy(next, "Unregister");
                     printf("host: halted reload\n");
                 } else if (file_contains(g_verdict_file, "abort-me")) {
-                    g_shutdown_by_hot_reloading = 1;
-                    struct registration *next = proxy_create(1);
-                    stop_instance(run);
-                    proxy_destroy(reg, "Unregister");
-                    run = start_instance(next, 1);
-                    run->abandon = 1;
-                    run->stop = 1;
-                    pthread_join(run->thread, NULL);
-                    printf("host: aborted reload, exiting 255\n");
-                    proxy_destroy(next, "FinalUnregister");
-                    fflush(NULL);
-                    _exit(255);
+                    aborted_reload(reg, run);
                 } else {
                     reload(&reg, &run);
                 }

@@ -18,6 +18,26 @@ pub const UID: [u8; 16] = [
 /// [`UID`] in the canonical form the spec requires for the HTTP header.
 pub const UID_STRING: &str = "01934b5e-7a10-7c3d-9f00-112233445566";
 
+/// A classic-format remote config offer of one main file.
+pub fn config_offer(body: &str, hash: &[u8]) -> Vec<u8> {
+    let mut files = BTreeMap::new();
+    files.insert(
+        String::new(),
+        AgentConfigFile {
+            body: body.as_bytes().to_vec(),
+            content_type: "text/x-fluent-bit".into(),
+        },
+    );
+    ServerToAgent {
+        remote_config: Some(AgentRemoteConfig {
+            config: Some(AgentConfigMap { config_map: files }),
+            config_hash: hash.to_vec(),
+        }),
+        ..ServerToAgent::default()
+    }
+    .encode_to_vec()
+}
+
 /// A status report such as an agent sends on connect.
 pub fn status_report(uid: &[u8; 16], sequence_num: u64) -> Vec<u8> {
     AgentToServer {

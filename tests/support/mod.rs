@@ -282,6 +282,16 @@ impl TestServer {
         self.shared.state().auto_reply = reply;
     }
 
+    /// Every remote config status the agents reported over WebSocket.
+    pub fn remote_config_statuses(&self) -> Vec<fluent_bit_opamp::proto::RemoteConfigStatus> {
+        self.recorded()
+            .ws
+            .iter()
+            .flat_map(|c| c.messages())
+            .filter_map(|m| m.remote_config_status)
+            .collect()
+    }
+
     pub fn recorded(&self) -> Recorded {
         self.shared.state().rec.clone()
     }
