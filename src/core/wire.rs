@@ -7,6 +7,7 @@ use std::fmt;
 use prost::Message;
 
 use crate::proto::{AgentToServer, ServerToAgent};
+use crate::transport::framing::{self, FramingError};
 
 /// The spec's recommended default for every size limit: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -67,12 +68,12 @@ pub fn decode_http_body(body: &[u8], max: usize) -> Result<ServerToAgent, WireEr
 /// Decodes a WebSocket binary message; the limit covers header and body.
 pub fn decode_ws_message(data: &[u8], max: usize) -> Result<ServerToAgent, WireError> {
     check_len(data.len(), max)?;
-    let mut rest = data;
-    let header = prost::encoding::decode_varint(&mut rest).map_err(|_| WireError::MissingHeader)?;
-    if header != WS_HEADER {
-        return Err(WireError::UnknownHeader(header));
-    }
-    ServerToAgent::decode(rest).map_err(|e| WireError::Malformed(e.to_string()))
+    // One reading of the header for the whole crate: the transport's.
+    let body = framing::decode(data).map_err(|e| match e {
+        FramingError::UnknownHeader(h) => WireError::UnknownHeader(h),
+        FramingError::Empty | FramingError::BadVarint => WireError::MissingHeader,
+    })?;
+    ServerToAgent::decode(body).map_err(|e| WireError::Malformed(e.to_string()))
 }
 
 fn check_len(len: usize, max: usize) -> Result<(), WireError> {
