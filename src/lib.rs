@@ -2,12 +2,17 @@
 //!
 //! Fluent Bit loads this library through its external-plugin proxy ABI (the
 //! one Go plugins use) as an input plugin named `opamp`. The FFI layer in
-//! [`ffi`] is the only place with `unsafe`; everything it calls is plain Rust
-//! that tests drive directly.
+//! [`ffi`] (the host ABI, at the top of the house) and [`sys`] (OS calls, at
+//! the bottom) are the only places allowed `unsafe`; everything between is
+//! plain Rust that tests drive directly.
+
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod agent;
 pub mod config;
 pub mod core;
+#[allow(unsafe_code)]
 pub mod ffi;
 pub mod lifecycle;
 pub mod logging;
@@ -16,6 +21,8 @@ pub mod proto;
 pub mod remote;
 pub mod state_dir;
 pub mod status;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod transport;
 
 /// The plugin's own version, reported to the server beside Fluent Bit's.

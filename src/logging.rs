@@ -30,7 +30,7 @@ impl Level {
     }
 }
 
-type SinkFn = dyn Fn(Level, &str) + Send + Sync;
+pub type SinkFn = dyn Fn(Level, &str) + Send + Sync;
 
 struct Sink {
     max: Level,

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use crate::agent::{self, AgentHandle, Control};
 use crate::config::properties::{self, RawProperties, Settings, PROPERTIES};
 use crate::config::section;
-use crate::ffi::host::Host;
 use crate::lifecycle::{ExitOutcome, InitOutcome, Lifecycle, RegId, UnregisterOutcome};
 use crate::logging;
 use crate::{error, info, warn};
@@ -46,7 +45,18 @@ pub fn on_register(def: RegId) {
     lifecycle(|l| l.on_register(def));
 }
 
-pub fn on_init(host: Host) {
+/// What Init needs from the host, whatever ABI delivered it. The FFI layer
+/// implements it over the proxy API table; the plugin never sees a pointer.
+pub trait HostApi {
+    /// The first value of `key` in the instance's section, copied.
+    fn property(&self, key: &str) -> Option<String>;
+    /// The most verbose level the instance logs at.
+    fn max_level(&self) -> logging::Level;
+    /// A sink into Fluent Bit's log, usable from any thread afterwards.
+    fn log_sink(&self) -> Option<Box<logging::SinkFn>>;
+}
+
+pub fn on_init(host: &dyn HostApi) {
     if let Some(sink) = host.log_sink() {
         logging::install(host.max_level(), sink);
     }
@@ -66,7 +76,7 @@ pub fn on_init(host: Host) {
         InitOutcome::Start { generation } | InitOutcome::Reattach { generation } => generation,
     };
 
-    let (settings, problem) = match read_settings(&host) {
+    let (settings, problem) = match read_settings(host) {
         Ok(v) => v,
         Err(problem) => {
             // Nothing usable: a running client keeps its connection and
@@ -96,7 +106,7 @@ pub fn on_init(host: Host) {
 
 /// Gathers the section's properties from every place we can see them and
 /// validates them; errors are logged by name and leave the plugin inert.
-fn read_settings(host: &Host) -> Result<(Settings, Option<String>), String> {
+fn read_settings(host: &dyn HostApi) -> Result<(Settings, Option<String>), String> {
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();

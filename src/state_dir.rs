@@ -7,8 +7,10 @@
 //! is refused, as is a second Fluent Bit sharing the folder.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 pub struct StateDir {
     path: PathBuf,
@@ -85,44 +87,67 @@ impl StateDir {
     }
 
     pub fn store_instance_uid(&self, uid: &[u8; 16]) -> std::io::Result<()> {
-        self.write_atomic(UID_FILE, format!("{}\n", format_uuid(uid)).as_bytes())
+        self.write_atomic(
+            UID_FILE,
+            format!("{}\n", crate::core::format_uuid(uid)).as_bytes(),
+        )
     }
 }
 
-/// Temp file in the same folder, fsync, rename, fsync the folder.
+/// Serializes every state write in the process: the main thread (abort
+/// path) and the agent thread may both write, and a write is three steps.
+static WRITES: Mutex<()> = Mutex::new(());
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Temp file in the same folder, fsync, rename, fsync the folder. Temp
+/// names are unique per write (`.<name>.tmp<pid>-<n>`), so two writers can
+/// never interleave in one temporary file.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let _one_at_a_time = WRITES.lock().unwrap_or_else(|p| p.into_inner());
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    {
+    let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp{}-{seq}", std::process::id()));
+    let written = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        // A full disk must not leave half-written temporaries behind.
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)?;
+    written?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
 }
 
-pub fn format_uuid(u: &[u8; 16]) -> String {
-    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+/// 16 random bytes for an identity, or, if the kernel refuses (it does not
+/// on any supported Linux), bytes that are still unique per process and
+/// moment: std's per-process hash keys come from the OS at startup.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    crate::sys::random_bytes().unwrap_or_else(|e| {
+        crate::warn!("the kernel gave no random bytes ({e}); using a weaker source");
+        weak_random()
+    })
 }
 
-/// Random bytes from the kernel; std has no public source of its own.
-pub fn random_bytes<const N: usize>() -> [u8; N] {
+fn weak_random<const N: usize>() -> [u8; N] {
+    use std::hash::{BuildHasher, Hasher};
     let mut out = [0u8; N];
-    if let Ok(mut f) = File::open("/dev/urandom") {
-        let _ = f.read_exact(&mut out);
+    for (i, chunk) in out.chunks_mut(8).enumerate() {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
     }
     out
 }
@@ -166,8 +191,42 @@ mod tests {
         let u = [
             0x01, 0x92, 0xc3, 0xa4, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 1,
         ];
-        let s = format_uuid(&u);
+        let s = crate::core::format_uuid(&u);
         assert_eq!(s, "0192c3a4-0000-7000-8000-000000000001");
         assert_eq!(crate::config::properties::parse_uuid(&s), Some(u));
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    /// Two threads writing the same file at once each leave a whole file,
+    /// and no temporary survives.
+    #[test]
+    fn concurrent_writes_never_mix() {
+        let d = std::env::temp_dir().join(format!("opamp-write-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let f = d.join("state");
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let f = f.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(&f, &vec![t; 4096]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let data = std::fs::read(&f).unwrap();
+        assert_eq!(data.len(), 4096);
+        assert!(data.iter().all(|&b| b == data[0]), "mixed content");
+        let left: Vec<_> = std::fs::read_dir(&d).unwrap().collect();
+        assert_eq!(left.len(), 1, "temporaries left behind");
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -14,9 +14,9 @@ fn plugin_path() -> PathBuf {
     so
 }
 
-fn host_path() -> PathBuf {
-    PathBuf::from(env!("OUT_DIR")).join("proxy_host")
-}
+#[path = "host/build_host.rs"]
+mod build_host;
+use build_host::host_path;
 
 struct Run {
     out: Output,

@@ -6,10 +6,12 @@
 //! HALTED one (Fluent Bit refused the config) or an ABORTED one (a plugin
 //! failed in init and the process exits 255).
 
+#[path = "host/build_host.rs"]
+mod build_host;
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,7 +27,7 @@ struct Host {
 
 impl Host {
     fn start(conf: &Path, managed: &Path, log: &Path) -> Host {
-        let mut child = Command::new(PathBuf::from(env!("OUT_DIR")).join("proxy_host"))
+        let mut child = Command::new(build_host::host_path())
             .arg("--plugin")
             .arg(plugin_path())
             .arg("-c")

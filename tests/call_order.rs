@@ -3,6 +3,8 @@
 //! sequence under real Fluent Bit must equal the sequence under
 //! tests/host/proxy_host.c. Needs `FLUENT_BIT_BIN`; prints SKIPPED without it.
 
+#[path = "host/build_host.rs"]
+mod build_host;
 mod support;
 
 use std::net::TcpListener;
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 use support::fluent_bit::{binaries, plugin_path as plugin};
 
 fn host() -> PathBuf {
-    PathBuf::from(env!("OUT_DIR")).join("proxy_host")
+    build_host::host_path()
 }
 
 struct Dir(PathBuf);

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use fluent_bit_opamp::proto::ServerErrorResponseType;
 use fluent_bit_opamp::transport::http::{HttpConfig, HttpTransport};
@@ -16,6 +16,11 @@ use support::proxy::TestProxy;
 use support::{HttpReply, TestServer};
 
 const TOKEN: &str = "Bearer s3cret-token";
+
+/// The instance UID as the agent formats it for the header.
+fn uid_text() -> String {
+    fluent_bit_opamp::core::format_uuid(&UID)
+}
 
 fn config(server: &TestServer) -> HttpConfig {
     let mut cfg = HttpConfig::new(Endpoint::parse(&server.http_url()).unwrap());
@@ -34,7 +39,7 @@ fn transport(cfg: &HttpConfig) -> HttpTransport {
 fn exchange_err(server: &TestServer, reply: HttpReply) -> TransportError {
     server.script_http(reply);
     transport(&config(server))
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .expect_err("exchange should fail")
 }
 
@@ -49,7 +54,7 @@ fn every_post_carries_the_required_headers_and_a_gzip_body() {
     let mut http = transport(&config(&server));
     let bodies: Vec<Vec<u8>> = (1..=3).map(big_status).collect();
     for body in &bodies {
-        let reply = http.exchange(&UID, body).unwrap();
+        let reply = http.exchange(&uid_text(), body).unwrap();
         assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
     }
     let rec = server.recorded();
@@ -105,7 +110,7 @@ fn heartbeat_sized_bodies_go_uncompressed() {
     let mut http = transport(&config(&server));
     let body = messages::status_report(&UID, 1);
     assert!(body.len() < fluent_bit_opamp::transport::http::GZIP_MIN_BODY);
-    http.exchange(&UID, &body).unwrap();
+    http.exchange(&uid_text(), &body).unwrap();
     let rec = server.recorded();
     assert_eq!(rec.http[0].header("content-encoding"), None);
     assert_eq!(rec.http[0].raw_body, body);
@@ -117,7 +122,7 @@ fn compression_can_be_turned_off() {
     let mut cfg = config(&server);
     cfg.compress = false;
     let body = messages::status_report(&UID, 1);
-    transport(&cfg).exchange(&UID, &body).unwrap();
+    transport(&cfg).exchange(&uid_text(), &body).unwrap();
     let request = &server.recorded().http[0];
     assert_eq!(request.header("content-encoding"), None);
     assert_eq!(request.raw_body, body);
@@ -132,7 +137,7 @@ fn gzip_responses_are_decompressed() {
         gzip: true,
     });
     let reply = transport(&config(&server))
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap();
     assert_eq!(reply, pushed);
     let remote = messages::decode_server(&reply).remote_config.unwrap();
@@ -148,7 +153,7 @@ fn gzip_bomb_is_stopped_at_the_decompressed_limit() {
     let mut cfg = config(&server);
     cfg.max_message_size = 1024 * 1024;
     let err = transport(&cfg)
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap_err();
     assert_eq!(err, TransportError::TooLarge { limit: 1024 * 1024 });
 }
@@ -169,10 +174,10 @@ fn plain_oversized_body_is_refused_and_the_limit_itself_is_fine() {
     let mut http = transport(&cfg);
     let body = messages::status_report(&UID, 1);
     assert_eq!(
-        http.exchange(&UID, &body).unwrap_err(),
+        http.exchange(&uid_text(), &body).unwrap_err(),
         TransportError::TooLarge { limit: 1024 }
     );
-    assert_eq!(http.exchange(&UID, &body).unwrap(), vec![7u8; 1024]);
+    assert_eq!(http.exchange(&uid_text(), &body).unwrap(), vec![7u8; 1024]);
 }
 
 #[test]
@@ -180,7 +185,9 @@ fn oversized_request_is_not_sent() {
     let server = TestServer::start();
     let mut cfg = config(&server);
     cfg.max_send_size = 10;
-    let err = transport(&cfg).exchange(&UID, &[0u8; 11]).unwrap_err();
+    let err = transport(&cfg)
+        .exchange(&uid_text(), &[0u8; 11])
+        .unwrap_err();
     assert_eq!(
         err,
         TransportError::RequestTooLarge {
@@ -199,7 +206,7 @@ fn unavailable_error_response_body_is_delivered() {
         gzip: false,
     });
     let reply = transport(&config(&server))
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap();
     let error = messages::decode_server(&reply).error_response.unwrap();
     assert_eq!(error.r#type, ServerErrorResponseType::Unavailable as i32);
@@ -212,15 +219,10 @@ fn status_503_with_retry_after_seconds() {
     let err = exchange_err(&server, HttpReply::status_with(503, "Retry-After", "120"));
     assert_eq!(
         err,
-        TransportError::Http {
+        TransportError::Status {
             status: 503,
             retry_after: Some("120".into())
         }
-    );
-    assert!(err.is_throttled() && err.is_retryable());
-    assert_eq!(
-        err.retry_after(SystemTime::now()),
-        Some(Duration::from_secs(120))
     );
 }
 
@@ -231,45 +233,62 @@ fn status_429_with_retry_after_date() {
         &server,
         HttpReply::status_with(429, "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),
     );
-    assert!(err.is_throttled());
+    // The raw header goes up; the core's parser reads it.
+    let TransportError::Status {
+        status: 429,
+        retry_after: Some(raw),
+    } = err
+    else {
+        panic!("{err:?}");
+    };
     // 2015-10-21T07:28:00Z is 1445412480; ask one minute before it.
-    let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480 - 60);
-    assert_eq!(err.retry_after(now), Some(Duration::from_secs(60)));
+    assert_eq!(
+        fluent_bit_opamp::core::parse_retry_after(&raw, 1_445_412_480 - 60),
+        Some(Duration::from_secs(60))
+    );
 }
 
 #[test]
-fn server_errors_without_retry_after_are_retryable() {
+fn server_errors_without_retry_after_carry_no_hint() {
     let server = TestServer::start();
     let err = exchange_err(&server, HttpReply::status(500));
     assert_eq!(
         err,
-        TransportError::Http {
+        TransportError::Status {
             status: 500,
             retry_after: None
         }
     );
-    assert!(err.is_retryable() && !err.is_throttled());
-    assert_eq!(err.retry_after(SystemTime::now()), None);
 }
 
 #[test]
-fn auth_failures_are_classified_and_never_show_the_token() {
+fn auth_failures_are_reported_raw_and_never_show_the_token() {
     let server = TestServer::start();
     for status in [401, 403] {
         let err = exchange_err(&server, HttpReply::status(status));
-        assert_eq!(err, TransportError::Auth { status });
-        assert!(err.is_auth() && !err.is_retryable());
+        assert_eq!(
+            err,
+            TransportError::Status {
+                status,
+                retry_after: None
+            }
+        );
         assert_no_secret(&err);
     }
 }
 
 #[test]
-fn other_client_errors_are_not_retryable() {
+fn other_client_errors_are_reported_raw() {
     let server = TestServer::start();
     for status in [413, 400] {
         let err = exchange_err(&server, HttpReply::status(status));
-        assert_eq!(err, TransportError::Rejected { status });
-        assert!(!err.is_retryable());
+        assert_eq!(
+            err,
+            TransportError::Status {
+                status,
+                retry_after: None
+            }
+        );
     }
 }
 
@@ -280,13 +299,19 @@ fn redirects_are_not_followed() {
         &server,
         HttpReply::status_with(302, "Location", "http://127.0.0.1:1/elsewhere"),
     );
-    assert_eq!(err, TransportError::Rejected { status: 302 });
+    assert_eq!(
+        err,
+        TransportError::Status {
+            status: 302,
+            retry_after: None
+        }
+    );
     assert!(err.to_string().contains("new location"), "{err}");
     assert_eq!(server.recorded().http.len(), 1);
 }
 
 #[test]
-fn broken_responses_are_retryable_failures() {
+fn broken_responses_are_connection_failures() {
     let server = TestServer::start();
     for reply in [
         HttpReply::Drop,
@@ -296,7 +321,13 @@ fn broken_responses_are_retryable_failures() {
         HttpReply::Raw(b"this is not HTTP\r\n\r\n".to_vec()),
     ] {
         let err = exchange_err(&server, reply.clone());
-        assert!(err.is_retryable(), "{reply:?} gave {err:?}");
+        assert!(
+            matches!(
+                err,
+                TransportError::Io(_) | TransportError::Protocol(_) | TransportError::Timeout(_)
+            ),
+            "{reply:?} gave {err:?}"
+        );
         assert_no_secret(&err);
     }
 }
@@ -311,9 +342,8 @@ fn connection_refused() {
         Endpoint::parse(&format!("http://127.0.0.1:{port}/v1/opamp?token=s3cret")).unwrap(),
     );
     cfg.proxy = ProxyMode::Disabled;
-    let err = transport(&cfg).exchange(&UID, b"").unwrap_err();
+    let err = transport(&cfg).exchange(&uid_text(), b"").unwrap_err();
     assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
-    assert!(err.is_retryable());
     // The query string (which may hold a token) is not in the message.
     assert_no_secret(&err);
 }
@@ -325,7 +355,7 @@ fn plain_http_through_a_proxy() {
     let mut cfg = config(&server);
     cfg.proxy = ProxyMode::Explicit(Proxy::parse(&proxy.addr().to_string()).unwrap());
     let reply = transport(&cfg)
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap();
     assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
     let line = &proxy.requests()[0].request_line;
@@ -356,7 +386,7 @@ fn https_with_a_private_ca_and_client_certificate() {
         verify: true,
     }));
     let reply = transport(&cfg)
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap();
     assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
     assert!(server.recorded().http[0].client_cert);
@@ -369,7 +399,7 @@ fn https_rejects_an_untrusted_server_unless_verify_is_off() {
     let mut cfg = config(&server);
     cfg.tls = Some(tls_config(TlsOptions::default()));
     let err = transport(&cfg)
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap_err();
     assert!(matches!(err, TransportError::Tls(_)), "{err:?}");
 
@@ -378,7 +408,7 @@ fn https_rejects_an_untrusted_server_unless_verify_is_off() {
         ..TlsOptions::default()
     }));
     transport(&cfg)
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap();
 }
 
@@ -394,7 +424,7 @@ fn https_through_a_proxy_uses_connect() {
     }));
     cfg.proxy = ProxyMode::Explicit(Proxy::parse(&proxy.addr().to_string()).unwrap());
     transport(&cfg)
-        .exchange(&UID, &messages::status_report(&UID, 1))
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap();
     assert_eq!(
         proxy.requests()[0].request_line,
@@ -413,10 +443,10 @@ fn proxy_environment_is_applied_by_our_rules_only() {
         let server = TestServer::start();
         let mut direct = config(&server);
         direct.proxy = ProxyMode::Disabled;
-        transport(&direct).exchange(&UID, b"").unwrap();
+        transport(&direct).exchange(&uid_text(), b"").unwrap();
         let mut from_env = config(&server);
         from_env.proxy = ProxyMode::FromEnv;
-        transport(&from_env).exchange(&UID, b"").unwrap();
+        transport(&from_env).exchange(&uid_text(), b"").unwrap();
         return;
     }
     let proxy = TestProxy::start(None);

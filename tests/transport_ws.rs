@@ -5,6 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime};
 
+use fluent_bit_opamp::core::{self, framing, DisconnectKind, HttpOutcome, WireError};
 use fluent_bit_opamp::proto::server_error_response::Details;
 use fluent_bit_opamp::proto::{ServerErrorResponseType, ServerToAgentFlags};
 use fluent_bit_opamp::transport::ws::{WsConfig, WsTransport, CLOSE_WAIT};
@@ -33,10 +34,22 @@ fn connect(server: &TestServer) -> WsTransport {
     WsTransport::connect(&config(server)).expect("connect")
 }
 
+/// One received message's protobuf: the transport hands up the payload as
+/// it came, and the core's framing takes the header off.
 fn recv_some(ws: &mut WsTransport) -> Vec<u8> {
-    ws.recv(WAIT)
+    let payload = ws
+        .recv(WAIT)
         .expect("recv")
-        .expect("a message within the wait")
+        .expect("a message within the wait");
+    framing::decode(&payload).expect("OpAMP header").to_vec()
+}
+
+/// What the agent sends: the core frames, the transport only moves it.
+fn framed(protobuf: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    framing::write_header(&mut out);
+    out.extend_from_slice(protobuf);
+    out
 }
 
 fn connect_err(cfg: &WsConfig) -> TransportError {
@@ -52,7 +65,7 @@ fn assert_no_secret(err: &TransportError) {
 fn exchange_sends_framed_messages_and_upgrade_carries_headers() {
     let server = TestServer::start();
     let mut ws = connect(&server);
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     let reply = messages::decode_server(&recv_some(&mut ws));
     assert_eq!(
         reply.instance_uid,
@@ -117,7 +130,7 @@ fn unavailable_error_response_is_delivered_for_the_core_to_act_on() {
         WsStep::Send(messages::unavailable(&UID, Some(Duration::from_secs(42)))),
     ]));
     let mut ws = connect(&server);
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     let reply = messages::decode_server(&recv_some(&mut ws));
     let error = reply.error_response.expect("error_response");
     assert_eq!(error.r#type, ServerErrorResponseType::Unavailable as i32);
@@ -148,7 +161,7 @@ fn recv_times_out_with_none() {
     assert!(started.elapsed() < Duration::from_secs(1));
     // And the connection still works afterwards; an unbounded wait is fine.
     server.set_auto_reply(AutoReply::Ack);
-    ws.send(&messages::status_report(&UID, 2)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 2))).unwrap();
     assert!(ws.recv(Duration::MAX).unwrap().is_some());
 }
 
@@ -171,10 +184,11 @@ fn pings_are_answered_while_waiting() {
 fn goodbye_is_sent_before_a_normal_close() {
     let server = TestServer::start();
     let mut ws = connect(&server);
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     recv_some(&mut ws);
     let started = Instant::now();
-    ws.close(Some(&messages::goodbye(&UID, 2))).unwrap();
+    ws.close(Some(&framed(&messages::goodbye(&UID, 2))))
+        .unwrap();
     assert!(started.elapsed() < Duration::from_secs(2));
     let rec = server.wait_until("the close frame", WAIT, |r| r.ws[0].close.is_some());
     let conn = &rec.ws[0];
@@ -220,7 +234,6 @@ fn server_close_is_reported_with_its_code() {
             reason: "going away".into()
         }
     );
-    assert!(err.is_retryable());
     // Our reply completes the server's close handshake.
     server.wait_until("the close reply", WAIT, |r| r.ws[0].close.is_some());
 }
@@ -257,7 +270,7 @@ fn oversized_outbound_message_is_refused_unsent() {
     let mut cfg = config(&server);
     cfg.max_send_size = 100;
     let mut ws = WsTransport::connect(&cfg).unwrap();
-    let err = ws.send(&[0u8; 100]).unwrap_err();
+    let err = ws.send(&[0u8; 101]).unwrap_err();
     assert_eq!(
         err,
         TransportError::RequestTooLarge {
@@ -265,61 +278,57 @@ fn oversized_outbound_message_is_refused_unsent() {
             limit: 100
         }
     );
-    assert!(!err.is_retryable());
     // The connection is still usable.
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     recv_some(&mut ws);
     assert_eq!(server.recorded().ws[0].payloads.len(), 1);
 }
 
+/// The transport hands a bad header up untouched; the core finds it
+/// malformed, and the agent closes with 1002.
 #[test]
-fn unknown_header_byte_is_malformed() {
+fn unknown_header_byte_is_left_to_the_core() {
     let server = TestServer::start();
     let mut payload = vec![0x01];
     payload.extend(messages::ack(&UID));
     server.script_ws(WsBehaviour::Accept(vec![
-        WsStep::SendRaw(payload),
+        WsStep::SendRaw(payload.clone()),
         WsStep::ExpectClose,
     ]));
     let mut ws = connect(&server);
-    let err = ws.recv(WAIT).unwrap_err();
-    assert!(matches!(err, TransportError::Malformed(_)), "{err:?}");
-    assert!(err.to_string().contains("header is 1"), "{err}");
+    let got = ws.recv(WAIT).unwrap().unwrap();
+    assert_eq!(got, payload);
+    let err = core::decode_ws_message(&got, 1024).unwrap_err();
+    assert_eq!(err, WireError::UnknownHeader(1));
+    assert!(err.to_string().contains("header 1"), "{err}");
+    ws.close_now(true);
     let rec = server.wait_until("the close", WAIT, |r| r.ws[0].close.is_some());
     assert_eq!(rec.ws[0].close, Some(Some(1002)));
 }
 
 #[test]
-fn empty_binary_message_is_malformed() {
+fn empty_binary_message_is_left_to_the_core() {
     let server = TestServer::start();
     server.script_ws(WsBehaviour::Accept(vec![WsStep::SendRaw(Vec::new())]));
     let mut ws = connect(&server);
-    let err = ws.recv(WAIT).unwrap_err();
-    assert!(matches!(err, TransportError::Malformed(_)), "{err:?}");
+    let got = ws.recv(WAIT).unwrap().unwrap();
+    assert!(got.is_empty());
+    assert_eq!(
+        core::decode_ws_message(&got, 1024),
+        Err(WireError::MissingHeader)
+    );
 }
 
-#[test]
-fn non_protobuf_data_passes_through_for_the_core_to_reject() {
-    // The transport moves bytes; judging protobuf is the core's job.
-    let server = TestServer::start();
-    let garbage = vec![0xff, 0xff, 0xff, 0x07];
-    server.script_ws(WsBehaviour::Accept(vec![WsStep::Send(garbage.clone())]));
-    let mut ws = connect(&server);
-    assert_eq!(recv_some(&mut ws), garbage);
-}
-
-#[test]
-fn text_message_is_a_protocol_error() {
-    let server = TestServer::start();
-    server.script_ws(WsBehaviour::Accept(vec![
-        WsStep::SendText("hello".into()),
-        WsStep::ExpectClose,
-    ]));
-    let mut ws = connect(&server);
-    let err = ws.recv(WAIT).unwrap_err();
-    assert!(matches!(err, TransportError::Protocol(_)), "{err:?}");
-    let rec = server.wait_until("the close", WAIT, |r| r.ws[0].close.is_some());
-    assert_eq!(rec.ws[0].close, Some(Some(1003)));
+/// A connection that broke, as opposed to a refusal by status.
+fn is_broken_connection(e: &TransportError) -> bool {
+    matches!(
+        e,
+        TransportError::Io(_)
+            | TransportError::Closed { .. }
+            | TransportError::Connect { .. }
+            | TransportError::Timeout(_)
+            | TransportError::Protocol(_)
+    )
 }
 
 #[test]
@@ -331,15 +340,15 @@ fn dropped_connections_are_retryable_errors() {
 
     let mut ws = connect(&server);
     let err = ws.recv(WAIT).unwrap_err();
-    assert!(err.is_retryable(), "{err:?}");
+    assert!(is_broken_connection(&err), "{err:?}");
     assert!(ws.recv(WAIT).is_err(), "a failed transport stays failed");
 
     let mut ws = connect(&server);
     let err = ws.recv(WAIT).unwrap_err();
-    assert!(err.is_retryable(), "{err:?}");
+    assert!(is_broken_connection(&err), "{err:?}");
 
     let err = connect_err(&config(&server));
-    assert!(err.is_retryable(), "{err:?}");
+    assert!(is_broken_connection(&err), "{err:?}");
 }
 
 #[test]
@@ -352,14 +361,22 @@ fn upgrade_refused_with_503_carries_retry_after() {
     let err = connect_err(&config(&server));
     assert_eq!(
         err,
-        TransportError::Http {
+        TransportError::Status {
             status: 503,
             retry_after: Some("30".into())
         }
     );
-    assert!(err.is_throttled() && err.is_retryable());
+    // What it means is the core's to say.
     assert_eq!(
-        err.retry_after(SystemTime::now()),
+        HttpOutcome::from_status(503),
+        HttpOutcome::Disconnected(DisconnectKind::Throttled)
+    );
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        core::parse_retry_after("30", now),
         Some(Duration::from_secs(30))
     );
 }
@@ -376,14 +393,25 @@ fn upgrade_refused_with_401_is_an_auth_error_without_the_token() {
         headers: Vec::new(),
     });
     let err = connect_err(&config(&server));
-    assert_eq!(err, TransportError::Auth { status: 401 });
-    assert!(err.is_auth() && !err.is_retryable());
+    assert_eq!(
+        err,
+        TransportError::Status {
+            status: 401,
+            retry_after: None
+        }
+    );
     assert_no_secret(&err);
     // The token did reach the server: the refusal is about its value.
     assert_eq!(server.recorded().ws[0].header("authorization"), Some(TOKEN));
 
     let err = connect_err(&config(&server));
-    assert_eq!(err, TransportError::Rejected { status: 404 });
+    assert_eq!(
+        err,
+        TransportError::Status {
+            status: 404,
+            retry_after: None
+        }
+    );
     assert!(err.to_string().contains("check the endpoint path"), "{err}");
 }
 
@@ -399,7 +427,6 @@ fn connection_refused_names_the_target() {
     cfg.headers = Headers::from_pairs([("Authorization", TOKEN)]).unwrap();
     let err = connect_err(&cfg);
     assert!(matches!(err, TransportError::Connect { .. }), "{err:?}");
-    assert!(err.is_retryable());
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
@@ -423,7 +450,7 @@ fn proxy_connect_tunnel_with_credentials() {
         Proxy::parse(&format!("http://agent:pa%20ss@{}", proxy.addr())).unwrap(),
     );
     let mut ws = WsTransport::connect(&cfg).unwrap();
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     recv_some(&mut ws);
     let requests = proxy.requests();
     assert_eq!(
@@ -441,8 +468,7 @@ fn proxy_refusing_credentials_is_reported() {
         Proxy::parse(&format!("http://agent:s3cret@{}", proxy.addr())).unwrap(),
     );
     let err = connect_err(&cfg);
-    assert!(matches!(err, TransportError::ProxyAuth { .. }), "{err:?}");
-    assert!(err.is_auth());
+    assert!(err.is_proxy_auth(), "{err:?}");
     assert_no_secret(&err);
 }
 
@@ -462,9 +488,10 @@ fn wss_with_a_private_ca_and_client_certificate() {
         verify: true,
     }));
     let mut ws = WsTransport::connect(&cfg).unwrap();
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     recv_some(&mut ws);
-    ws.close(Some(&messages::goodbye(&UID, 2))).unwrap();
+    ws.close(Some(&framed(&messages::goodbye(&UID, 2))))
+        .unwrap();
     let rec = server.wait_until("the close", WAIT, |r| r.ws[0].close.is_some());
     assert!(rec.ws[0].client_cert);
     assert_eq!(rec.ws[0].messages().len(), 2);
@@ -488,7 +515,7 @@ fn wss_rejects_an_untrusted_server_unless_verify_is_off() {
     assert!(setup.insecure);
     cfg.tls = Some(setup.config);
     let mut ws = WsTransport::connect(&cfg).unwrap();
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     recv_some(&mut ws);
 }
 
@@ -504,7 +531,7 @@ fn wss_through_a_proxy() {
     }));
     cfg.proxy = ProxyMode::Explicit(Proxy::parse(&proxy.addr().to_string()).unwrap());
     let mut ws = WsTransport::connect(&cfg).unwrap();
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     recv_some(&mut ws);
     assert!(proxy.requests()[0].request_line.starts_with("CONNECT "));
 }
@@ -520,7 +547,7 @@ fn proxy_environment_variables_are_honoured() {
         let mut cfg = config(&server);
         cfg.proxy = ProxyMode::FromEnv;
         let mut ws = WsTransport::connect(&cfg).unwrap();
-        ws.send(&messages::status_report(&UID, 1)).unwrap();
+        ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
         recv_some(&mut ws);
         return;
     }
@@ -575,7 +602,7 @@ fn server_gone_then_back_on_the_same_port() {
 
     let server = TestServer::start_on(ws_addr, http_addr);
     let mut ws = WsTransport::connect(&cfg).unwrap();
-    ws.send(&messages::status_report(&UID, 1)).unwrap();
+    ws.send(&framed(&messages::status_report(&UID, 1))).unwrap();
     recv_some(&mut ws);
     assert_eq!(server.recorded().ws.len(), 1);
 }

@@ -4,7 +4,7 @@
 #![no_main]
 
 use fluent_bit_opamp::proto::ServerToAgent;
-use fluent_bit_opamp::transport::framing;
+use fluent_bit_opamp::core::framing;
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 

@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::properties::{Compression, Settings};
-use crate::core::{self, Disconnect, DisconnectKind, Transport};
+use crate::core::{self, Disconnect, DisconnectKind, HttpOutcome, Rejection, Transport};
 use crate::transport::{
     self, Headers, HttpConfig, HttpTransport, ProxyMode, TlsOptions, TransportError, WsConfig,
     WsTransport,
@@ -91,23 +91,46 @@ impl Dialer {
     }
 }
 
-/// What the core should make of a transport error.
+/// What a transport error means to the protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The server refused this one message; the session goes on.
+    Rejected(Rejection),
+    /// The connection is gone (or never came up).
+    Lost(Disconnect),
+}
+
+/// The one reading of a transport error: statuses through the core's
+/// mapper and Retry-After through the core's parser; everything else the
+/// transport reports is a broken or refused connection.
+pub fn classify(e: &TransportError) -> Failure {
+    let lost = |kind, retry_after| Failure::Lost(Disconnect { kind, retry_after });
+    match e {
+        TransportError::Status {
+            status,
+            retry_after,
+        } => {
+            let hint = retry_after
+                .as_deref()
+                .and_then(|v| core::parse_retry_after(v, unix_now()));
+            match HttpOutcome::from_status(*status) {
+                HttpOutcome::Rejected(why) => Failure::Rejected(why),
+                HttpOutcome::Disconnected(kind) => lost(kind, hint),
+                // Transports report only non-2xx statuses.
+                HttpOutcome::Success => lost(DisconnectKind::Network, hint),
+            }
+        }
+        TransportError::ProxyAuth { .. } => lost(DisconnectKind::AuthFailed, None),
+        _ => lost(DisconnectKind::Network, None),
+    }
+}
+
+/// For a connection attempt, a refused message is a refused connection.
 pub fn disconnect_for(e: &TransportError) -> Disconnect {
-    let kind = if e.is_auth() {
-        DisconnectKind::AuthFailed
-    } else if e.is_throttled() {
-        DisconnectKind::Throttled
-    } else {
-        DisconnectKind::Network
-    };
-    let retry_after = match e {
-        TransportError::Http {
-            retry_after: Some(v),
-            ..
-        } => core::parse_retry_after(v, unix_now()),
-        _ => None,
-    };
-    Disconnect { kind, retry_after }
+    match classify(e) {
+        Failure::Lost(d) => d,
+        Failure::Rejected(_) => Disconnect::new(DisconnectKind::Network),
+    }
 }
 
 pub fn unix_now() -> u64 {
@@ -122,4 +145,50 @@ pub fn unix_now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16, retry_after: Option<&str>) -> TransportError {
+        TransportError::Status {
+            status,
+            retry_after: retry_after.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn statuses_take_the_cores_meaning() {
+        use DisconnectKind::*;
+        assert_eq!(
+            classify(&status(400, None)),
+            Failure::Rejected(Rejection::BadRequest)
+        );
+        assert_eq!(
+            classify(&status(413, None)),
+            Failure::Rejected(Rejection::TooLarge)
+        );
+        let kind = |e: &TransportError| disconnect_for(e).kind;
+        assert_eq!(kind(&status(401, None)), AuthFailed);
+        assert_eq!(kind(&status(503, None)), Throttled);
+        assert_eq!(kind(&status(500, None)), Network);
+        assert_eq!(
+            kind(&status(400, None)),
+            Network,
+            "a refused upgrade is a failed connect"
+        );
+        assert_eq!(
+            kind(&TransportError::ProxyAuth { proxy: "p".into() }),
+            AuthFailed
+        );
+        assert_eq!(kind(&TransportError::Io("reset".into())), Network);
+    }
+
+    #[test]
+    fn retry_after_goes_through_the_cores_parser() {
+        let d = disconnect_for(&status(429, Some("120")));
+        assert_eq!(d.retry_after, Some(Duration::from_secs(120)));
+        assert_eq!(disconnect_for(&status(429, Some("soon"))).retry_after, None);
+    }
 }

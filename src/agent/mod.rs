@@ -3,7 +3,9 @@
 //! them waits on the network.
 
 mod connection;
+mod exchange;
 mod runtime;
+mod supervise;
 
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -38,28 +40,55 @@ pub enum Control {
     HaltedReload,
     /// A reload failed in init and the process is exiting.
     Aborted { generation: u64 },
+    /// A step running beside the agent thread (the dry run) ended.
+    Wake,
     /// Final shutdown: say goodbye and end.
     Shutdown,
 }
 
-pub struct AgentHandle {
+/// Sends control messages to the agent thread and wakes it. One byte per
+/// message on the wake-up socket wakes the thread when it waits on a
+/// WebSocket, so it never polls on a timer. A socket pair rather than a
+/// pipe: writing to a pipe whose reader is gone raises SIGPIPE, which would
+/// kill Fluent Bit; std sends on sockets with MSG_NOSIGNAL.
+pub struct Notifier {
     tx: Sender<Control>,
-    /// One byte per control message wakes the thread when it waits on a
-    /// WebSocket, so it never polls on a timer. A socket pair rather than a
-    /// pipe: writing to a pipe whose reader is gone raises SIGPIPE, which
-    /// would kill Fluent Bit; std sends on sockets with MSG_NOSIGNAL.
     wake: UnixStream,
-    done: Receiver<()>,
-    thread: Option<JoinHandle<()>>,
 }
 
-impl AgentHandle {
+impl Notifier {
     pub fn send(&self, c: Control) {
         // A send fails only once the thread has ended, when there is no one
         // left to tell. The socket is non-blocking: if it is full the thread
         // has wake-ups pending anyway.
         let _ = self.tx.send(c);
         let _ = (&self.wake).write(&[1]);
+    }
+}
+
+impl Clone for Notifier {
+    fn clone(&self) -> Notifier {
+        Notifier {
+            tx: self.tx.clone(),
+            // A failed dup leaves a clone that wakes no one; the channel
+            // message still arrives at the next deadline.
+            wake: self
+                .wake
+                .try_clone()
+                .unwrap_or_else(|_| UnixStream::pair().expect("socket pair").0),
+        }
+    }
+}
+
+pub struct AgentHandle {
+    notifier: Notifier,
+    done: Receiver<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AgentHandle {
+    pub fn send(&self, c: Control) {
+        self.notifier.send(c);
     }
 
     pub fn is_running(&self) -> bool {
@@ -99,17 +128,18 @@ pub fn start(
         })
         .map_err(|e| format!("cannot create the client's wake-up socket: {e}"))?;
     let (tx, rx) = crossbeam_channel::unbounded();
+    let notifier = Notifier { tx, wake };
+    let own = supervise::Wake::new(wake_rx, notifier.clone());
     let (done_tx, done) = crossbeam_channel::bounded(1);
     let thread = std::thread::Builder::new()
         .name("opamp-client".into())
         .spawn(move || {
-            runtime::run(settings, state, generation, problem, rx, wake_rx);
+            runtime::run(settings, state, generation, problem, rx, own);
             let _ = done_tx.send(());
         })
         .map_err(|e| format!("cannot start the OpAMP client thread: {e}"))?;
     Ok(AgentHandle {
-        tx,
-        wake,
+        notifier,
         done,
         thread: Some(thread),
     })

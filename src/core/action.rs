@@ -10,6 +10,16 @@ pub enum LogLevel {
     Debug,
 }
 
+/// Why the core dropped the connection; a WebSocket driver closes with the
+/// matching code (1002 for a protocol violation, 1000 otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// The server sent bytes that are not an OpAMP message.
+    Malformed,
+    /// The server said it is unavailable (`ServerErrorResponse`).
+    Unavailable,
+}
+
 /// Drained with [`super::Client::poll_action`] after every input.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -28,10 +38,10 @@ pub enum Action {
     /// The server assigned a new instance uid, already in use by the core;
     /// store it so the next process start keeps it.
     PersistInstanceUid([u8; 16]),
-    /// Close the connection now (server overload, malformed input). The core
-    /// already counts the link as down: do not report this close through
-    /// `on_disconnected`; reconnect once `should_connect` says so.
-    Disconnect,
+    /// Close the connection now. The core already counts the link as down:
+    /// do not report this close through `on_disconnected`; reconnect once
+    /// `should_connect` says so.
+    Disconnect(DropReason),
     /// Something worth telling the operator.
     Log(LogLevel, String),
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 
-use super::action::{Action, LogLevel};
+use super::action::{Action, DropReason, LogLevel};
 use super::backoff::{Backoff, THROTTLE_FLOOR};
 use super::config::{
     Capabilities, ClientConfig, Transport, DEFAULT_HEARTBEAT, MIN_MAX_OUTBOUND_BYTES,
@@ -247,7 +247,7 @@ impl Client {
         );
     }
 
-    /// Decodes received bytes with the transport's framing and the
+    /// Decodes received bytes with the core's framing and the
     /// configured size limit, then handles them like `on_received`. Bad
     /// input drops the connection (with [`Action::Disconnect`]), as the
     /// spec's size-limit sections require; the error says why.
@@ -266,7 +266,8 @@ impl Client {
                 self.log(LogLevel::Error, e.to_string());
                 if matches!(self.link, Link::Up { .. }) {
                     self.go_down(now, Cause::Malformed);
-                    self.actions.push_back(Action::Disconnect);
+                    self.actions
+                        .push_back(Action::Disconnect(DropReason::Malformed));
                 }
                 Err(e)
             }
@@ -535,7 +536,8 @@ impl Client {
                 .details
                 .map(|Details::RetryInfo(r)| Duration::from_nanos(r.retry_after_nanoseconds));
             self.go_down(now, Cause::Unavailable(hint));
-            self.actions.push_back(Action::Disconnect);
+            self.actions
+                .push_back(Action::Disconnect(DropReason::Unavailable));
             return;
         }
         // BAD_REQUEST and UNKNOWN both mean "do not retry": the message is

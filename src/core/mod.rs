@@ -70,6 +70,7 @@ mod backoff;
 mod client;
 mod config;
 mod disconnect;
+pub mod framing;
 mod retry_after;
 mod rng;
 mod status;
@@ -79,7 +80,7 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, LogLevel};
+pub use action::{Action, DropReason, LogLevel};
 pub use backoff::{BackoffConfig, THROTTLE_FLOOR};
 pub use client::Client;
 pub use config::{

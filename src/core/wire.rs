@@ -6,14 +6,11 @@ use std::fmt;
 
 use prost::Message;
 
+use super::framing::{self, FramingError};
 use crate::proto::{AgentToServer, ServerToAgent};
-use crate::transport::framing::{self, FramingError};
 
 /// The spec's recommended default for every size limit: 64 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
-
-/// The only WebSocket header value this spec version defines.
-const WS_HEADER: u64 = 0;
 
 /// Why received bytes could not be turned into a [`ServerToAgent`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +50,7 @@ pub fn encode_http_body(msg: &AgentToServer) -> Vec<u8> {
 /// WebSocket binary message: varint header (0) followed by the protobuf.
 pub fn encode_ws_message(msg: &AgentToServer) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + msg.encoded_len());
-    prost::encoding::encode_varint(WS_HEADER, &mut out);
+    framing::write_header(&mut out);
     msg.encode_raw(&mut out);
     out
 }
@@ -68,7 +65,7 @@ pub fn decode_http_body(body: &[u8], max: usize) -> Result<ServerToAgent, WireEr
 /// Decodes a WebSocket binary message; the limit covers header and body.
 pub fn decode_ws_message(data: &[u8], max: usize) -> Result<ServerToAgent, WireError> {
     check_len(data.len(), max)?;
-    // One reading of the header for the whole crate: the transport's.
+    // The one reading of the header in the crate.
     let body = framing::decode(data).map_err(|e| match e {
         FramingError::UnknownHeader(h) => WireError::UnknownHeader(h),
         FramingError::Empty | FramingError::BadVarint => WireError::MissingHeader,

@@ -6,32 +6,34 @@
 //! keeps just that function pointer.
 
 use std::ffi::{c_char, c_int, CStr, CString};
+use std::marker::PhantomData;
 
 use super::bindings::{flb_api, flb_input_instance, flb_input_plugin_head};
-use crate::logging::Level;
+use crate::logging::{Level, SinkFn};
+use crate::plugin::HostApi;
 
 type GetProperty = unsafe extern "C" fn(*const c_char, *mut flb_input_instance) -> *const c_char;
 type LogCheck = unsafe extern "C" fn(*mut flb_input_instance, c_int) -> c_int;
-type LogSink = dyn Fn(Level, &str) + Send + Sync;
 type LogPrint = unsafe extern "C" fn(c_int, *const c_char, c_int, *const c_char, ...);
 
-/// The host's callbacks for one instance, valid for the duration of Init.
-pub struct Host {
+/// The host's callbacks for one instance. The lifetime is that of the Init
+/// argument: the instance pointer is freed after Unregister, so a `Host`
+/// cannot be kept past the Init call that made it.
+pub struct Host<'a> {
     i_ins: *mut flb_input_instance,
     get_property: Option<GetProperty>,
     log_check: Option<LogCheck>,
     log_print: Option<LogPrint>,
-    /// Identifies the instance in logs and in the duplicate check.
-    pub instance_addr: usize,
+    _init: PhantomData<&'a flb_input_plugin_head>,
 }
 
-impl Host {
+impl<'a> Host<'a> {
     /// Reads the leading, stable fields of the Init argument.
     ///
     /// # Safety
     /// `head` is null or points at the host's Init argument, alive for the
     /// duration of the Init call.
-    pub unsafe fn from_init_arg(head: *const flb_input_plugin_head) -> Option<Host> {
+    pub unsafe fn from_init_arg(head: *const flb_input_plugin_head) -> Option<Host<'a>> {
         if head.is_null() {
             return None;
         }
@@ -51,12 +53,14 @@ impl Host {
             get_property: table.input_get_property,
             log_check: table.input_log_check,
             log_print: table.log_print,
-            instance_addr: i_ins as usize,
+            _init: PhantomData,
         })
     }
+}
 
+impl HostApi for Host<'_> {
     /// The first value of `key`, copied at once: the host owns the string.
-    pub fn property(&self, key: &str) -> Option<String> {
+    fn property(&self, key: &str) -> Option<String> {
         let f = self.get_property?;
         let key = CString::new(key).ok()?;
         // SAFETY: `f` is the host's input_get_property, called during Init
@@ -71,7 +75,7 @@ impl Host {
     }
 
     /// The most verbose level this instance logs at (`log_level`).
-    pub fn max_level(&self) -> Level {
+    fn max_level(&self) -> Level {
         let Some(check) = self.log_check else {
             return Level::Info;
         };
@@ -92,7 +96,7 @@ impl Host {
 
     /// A sink that writes through the host's `log_print`, usable from any
     /// thread for the rest of the process lifetime.
-    pub fn log_sink(&self) -> Option<Box<LogSink>> {
+    fn log_sink(&self) -> Option<Box<SinkFn>> {
         let print = self.log_print?;
         Some(Box::new(move |level: Level, msg: &str| {
             let text = CString::new(msg.replace('\0', " ")).unwrap_or_default();

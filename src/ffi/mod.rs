@@ -21,7 +21,6 @@
 )]
 pub mod bindings;
 pub mod host;
-pub mod sys;
 mod trace;
 
 use std::ffi::{c_char, c_int, c_void};
@@ -93,7 +92,7 @@ pub extern "C" fn FLBPluginInit(plugin: *mut c_void) -> c_int {
         // live head struct for the duration of this call.
         let host = unsafe { host::Host::from_init_arg(plugin as *const flb_input_plugin_head) };
         if let Some(h) = host {
-            plugin::on_init(h);
+            plugin::on_init(&h);
         }
         // Go's FLB_OK: the host treats <= 0 as failure.
         1

@@ -18,7 +18,7 @@ pub fn call(name: &str, arg: Option<i64>) {
     else {
         return;
     };
-    let thread = if super::sys::thread_id() == std::process::id() as u64 {
+    let thread = if crate::sys::thread_id() == std::process::id() as u64 {
         "main"
     } else {
         "other"

@@ -189,11 +189,18 @@ fn prune(dir: &Path, prefix: &str, keep: &BTreeSet<String>) -> io::Result<bool> 
     Ok(empty)
 }
 
-/// `state_dir::write_atomic`'s temporary names: `.<name>.tmp<pid>`.
+/// `state_dir::write_atomic`'s temporary names: `.<name>.tmp<pid>-<n>`, and
+/// `.<name>.tmp<pid>` as earlier versions named them (a crash may have left
+/// one behind before an upgrade).
 fn is_our_tmp(name: &str) -> bool {
-    name.rfind(".tmp")
-        .map(|i| &name[i + 4..])
-        .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    let Some(tail) = name.rfind(".tmp").map(|i| &name[i + 4..]) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match tail.split_once('-') {
+        Some((pid, n)) => digits(pid) && digits(n),
+        None => digits(tail),
+    }
 }
 
 /// Whether `path` already holds exactly `data`; skipping such writes keeps

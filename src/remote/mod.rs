@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod files;
+mod host;
 pub mod keys;
 pub mod policy;
 pub mod record;
@@ -21,80 +22,21 @@ pub mod staging;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use crossbeam_channel::{Receiver, TryRecvError};
 
 use crate::config::properties::Settings;
 use crate::config::section::config_path_from_args;
 use crate::proto::{AgentRemoteConfig, RemoteConfigStatus};
 pub use apply::RestartOutcome;
 use apply::{Action, Machine, Outcome, Resume, Timing};
+pub use host::{DryRunJob, Host, SystemHost};
 use policy::Policy;
 use record::Record;
 use staging::{Layout, Phase};
-use validate::DryRun;
-
-/// What the driver needs from the outside world; tests replace it so they
-/// neither signal the test process nor need a Fluent Bit binary.
-pub trait Host: Send {
-    /// Ask our own process to hot-reload.
-    fn signal_reload(&mut self) -> std::io::Result<()>;
-    /// Validate the candidate staged in `layout` with Fluent Bit's
-    /// `--dry-run`. The error text is reported to the server.
-    fn dry_run(&mut self, layout: &Layout) -> Result<(), String>;
-}
-
-/// The real thing: SIGHUP to ourselves, and the binary we run in.
-pub struct SystemHost {
-    dry_run: Option<DryRun>,
-    warned: bool,
-}
-
-impl SystemHost {
-    pub fn new(dry_run: Option<DryRun>) -> SystemHost {
-        SystemHost {
-            dry_run,
-            warned: false,
-        }
-    }
-
-    /// Finds the bootstrap and the Fluent Bit binary from our settings and
-    /// command line.
-    pub fn discover(settings: &Settings, args: &[String]) -> SystemHost {
-        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-        let dry_run = match (validate::discover_binary(), bootstrap(settings, args)) {
-            (Some(binary), Some(bootstrap)) => Some(DryRun {
-                binary,
-                bootstrap,
-                extra_args: validate::passthrough_args(args, &cwd),
-                timeout: validate::DEFAULT_TIMEOUT,
-            }),
-            _ => None,
-        };
-        SystemHost::new(dry_run)
-    }
-}
-
-impl Host for SystemHost {
-    fn signal_reload(&mut self) -> std::io::Result<()> {
-        crate::ffi::sys::signal_reload()
-    }
-
-    fn dry_run(&mut self, layout: &Layout) -> Result<(), String> {
-        match &self.dry_run {
-            Some(d) => d.check(layout),
-            None => {
-                if !std::mem::replace(&mut self.warned, true) {
-                    crate::warn!(
-                        "remote config: no Fluent Bit binary or bootstrap path for --dry-run; configs are \
-                         checked by policy only, and a refused reload is rolled back"
-                    );
-                }
-                Ok(())
-            }
-        }
-    }
-}
 
 /// The bootstrap config: `config_file`, else `-c` on the command line.
 pub fn bootstrap(settings: &Settings, args: &[String]) -> Option<PathBuf> {
@@ -178,6 +120,26 @@ pub struct RemoteConfig {
     layout: Option<Layout>,
     host: Box<dyn Host>,
     startup: Option<RemoteConfigStatus>,
+    /// The dry run running beside the agent thread, if one is.
+    background: Option<Background>,
+    /// Called from the dry run's thread when it ends, so the agent thread
+    /// wakes for [`RemoteConfig::poll_background`] at once.
+    waker: Arc<dyn Fn() + Send + Sync>,
+}
+
+struct Background {
+    done: Receiver<Result<(), String>>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Drop for RemoteConfig {
+    /// A dry run still going at shutdown is stopped: its child must not
+    /// outlive the process that asked for it.
+    fn drop(&mut self) {
+        if let Some(b) = &self.background {
+            b.cancel.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl RemoteConfig {
@@ -207,7 +169,42 @@ impl RemoteConfig {
             layout: opts.layout,
             host,
             startup,
+            background: None,
+            waker: Arc::new(|| {}),
         }
+    }
+
+    /// How a background step wakes the agent thread when it ends.
+    pub fn set_waker(&mut self, waker: Arc<dyn Fn() + Send + Sync>) {
+        self.waker = waker;
+    }
+
+    /// Whether a step runs beside the agent thread (a dry run).
+    pub fn has_background_step(&self) -> bool {
+        self.background.is_some()
+    }
+
+    /// Takes the result of a background step if it has ended, and carries
+    /// on with the steps after it. Returns whether anything happened.
+    pub fn poll_background(&mut self) -> bool {
+        let Some(b) = &self.background else {
+            return false;
+        };
+        let result = match b.done.try_recv() {
+            Ok(r) => r,
+            Err(TryRecvError::Empty) => return false,
+            Err(TryRecvError::Disconnected) => {
+                Err("the --dry-run check stopped unexpectedly; nothing was applied".into())
+            }
+        };
+        self.background = None;
+        if let Some(layout) = &self.layout {
+            let _ = staging::clear_staging(layout);
+        }
+        let now = Instant::now();
+        self.machine.done(now, result);
+        self.drive(now);
+        true
     }
 
     /// New settings after a reload re-read the bootstrap. A changed managed
@@ -311,13 +308,59 @@ impl RemoteConfig {
         self.machine.is_busy()
     }
 
-    fn drive(&mut self, now: Instant) {
-        while let Some(action) = self.machine.next_action() {
-            let result = self.execute(&action);
+    /// Carries out the machine's steps until it waits for something. `now`
+    /// is when the event arrived; the clock is read again after each step,
+    /// because a step takes time and a stale `now` would shorten the windows
+    /// that start after it (time never runs back: the later one wins).
+    fn drive(&mut self, mut now: Instant) {
+        while self.background.is_none() {
+            let Some(action) = self.machine.next_action() else {
+                break;
+            };
+            let result = match action {
+                Action::DryRun => match self.start_dry_run() {
+                    Some(r) => r,
+                    None => break,
+                },
+                other => self.execute(&other),
+            };
             if let Err(e) = &result {
-                crate::debug!("remote config step {} failed: {e}", name(&action));
+                crate::debug!("remote config step failed: {e}");
             }
+            now = now.max(Instant::now());
             self.machine.done(now, result);
+        }
+    }
+
+    /// Starts the dry run: done at once (no binary, test hosts) or on a
+    /// thread of its own, whose end wakes the agent thread. `None` while it
+    /// runs.
+    fn start_dry_run(&mut self) -> Option<Result<(), String>> {
+        let Some(layout) = &self.layout else {
+            return Some(Err("no managed_config is set".into()));
+        };
+        let job = match self.host.dry_run_job(layout) {
+            DryRunJob::Done(r) => {
+                let _ = staging::clear_staging(layout);
+                return Some(r);
+            }
+            DryRunJob::Background(job) => job,
+        };
+        let (tx, done) = crossbeam_channel::bounded(1);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (flag, waker) = (cancel.clone(), self.waker.clone());
+        let spawned = std::thread::Builder::new()
+            .name("opamp-dry-run".into())
+            .spawn(move || {
+                let _ = tx.send(job(&flag));
+                waker();
+            });
+        match spawned {
+            Ok(_) => {
+                self.background = Some(Background { done, cancel });
+                None
+            }
+            Err(e) => Some(Err(format!("cannot start the --dry-run check: {e}"))),
         }
     }
 
@@ -328,11 +371,8 @@ impl RemoteConfig {
         let io = |r: std::io::Result<()>| r.map_err(|e| e.to_string());
         match action {
             Action::Stage(c) => io(staging::stage(layout, c)),
-            Action::DryRun => {
-                let r = self.host.dry_run(layout);
-                let _ = staging::clear_staging(layout);
-                r
-            }
+            // Started by `drive`, never executed inline.
+            Action::DryRun => Err("internal: dry run outside drive".into()),
             Action::Swap { hash, candidate } => io(staging::swap(layout, hash, candidate)),
             Action::SignalReload => io(self.host.signal_reload()),
             Action::Restore => io(staging::restore(layout).map(|_| ())),
@@ -342,18 +382,6 @@ impl RemoteConfig {
                 Ok(())
             }
         }
-    }
-}
-
-fn name(a: &Action) -> &'static str {
-    match a {
-        Action::Stage(_) => "stage",
-        Action::DryRun => "dry run",
-        Action::Swap { .. } => "swap",
-        Action::SignalReload => "signal",
-        Action::Restore => "restore",
-        Action::Commit => "commit",
-        Action::Persist(_) => "persist",
     }
 }
 

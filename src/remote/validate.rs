@@ -12,6 +12,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,11 @@ pub struct DryRun {
 impl DryRun {
     /// Ok when Fluent Bit accepts the bootstrap with the staged candidate.
     pub fn check(&self, layout: &Layout) -> Result<(), String> {
+        self.check_until(layout, &AtomicBool::new(false))
+    }
+
+    /// [`check`](Self::check), stopping the child early once `cancel` is set.
+    pub fn check_until(&self, layout: &Layout, cancel: &AtomicBool) -> Result<(), String> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let text = std::fs::read_to_string(&self.bootstrap).map_err(|e| {
             format!(
@@ -98,7 +104,7 @@ impl DryRun {
             .arg(&temp_abs)
             .args(&self.extra_args)
             .current_dir(&layout.staging);
-        let result = run(cmd, self.timeout);
+        let result = run(cmd, self.timeout, cancel);
         let _ = std::fs::remove_file(&temp);
 
         let (ok, output) = result?;
@@ -128,7 +134,7 @@ impl DryRun {
 
 /// Runs the child, killing it at the deadline. Returns whether it exited 0
 /// and everything it printed.
-fn run(mut cmd: Command, timeout: Duration) -> Result<(bool, String), String> {
+fn run(mut cmd: Command, timeout: Duration, cancel: &AtomicBool) -> Result<(bool, String), String> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -162,6 +168,11 @@ fn run(mut cmd: Command, timeout: Duration) -> Result<(bool, String), String> {
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
+            Ok(None) if cancel.load(Ordering::Relaxed) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("the --dry-run check was stopped: the agent is shutting down".into());
+            }
             Ok(None) if Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -625,7 +636,7 @@ mod tests {
         let mut cmd = Command::new("sleep");
         cmd.arg("30");
         let t0 = Instant::now();
-        let e = run(cmd, Duration::from_millis(200)).unwrap_err();
+        let e = run(cmd, Duration::from_millis(200), &AtomicBool::new(false)).unwrap_err();
         assert!(e.contains("did not finish"), "{e}");
         assert!(t0.elapsed() < Duration::from_secs(5));
     }

@@ -4,8 +4,8 @@
 //! them plus what is learned at run time (Fluent Bit's version), so the
 //! collector can rebuild it every sample and send it only when it differs.
 
+use crate::core::format_uuid;
 use crate::proto::{any_value, AgentDescription, AnyValue, KeyValue};
-use crate::state_dir::format_uuid;
 
 /// Attribute naming the plugin's own version.
 pub const PLUGIN_VERSION_KEY: &str = "fluentbit.opamp.plugin.version";

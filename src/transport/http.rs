@@ -9,7 +9,6 @@ use super::body::{self, BodyError};
 use super::endpoint::Endpoint;
 use super::headers::Headers;
 use super::proxy::{self, ProxyMode};
-use super::status;
 use super::{tls, TlsOptions, TransportError};
 
 const CONTENT_TYPE: &str = "application/x-protobuf";
@@ -139,11 +138,7 @@ impl HttpTransport {
 
     /// POST one AgentToServer (protobuf bytes) and return the
     /// ServerToAgent bytes from the response.
-    pub fn exchange(
-        &mut self,
-        instance_uid: &[u8; 16],
-        body: &[u8],
-    ) -> Result<Vec<u8>, TransportError> {
+    pub fn exchange(&mut self, instance_uid: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         if body.len() > self.max_send_size {
             return Err(TransportError::RequestTooLarge {
                 size: body.len(),
@@ -154,7 +149,7 @@ impl HttpTransport {
             .agent
             .post(&self.url)
             .set("Content-Type", CONTENT_TYPE)
-            .set(INSTANCE_UID_HEADER, &uuid_string(instance_uid))
+            .set(INSTANCE_UID_HEADER, instance_uid)
             .set("Accept-Encoding", "gzip");
         for (name, value) in self.headers.iter() {
             request = request.set(name, value);
@@ -169,11 +164,14 @@ impl HttpTransport {
         match result {
             Ok(response) if (200..300).contains(&response.status()) => self.read_body(response),
             // ureq returns 1xx/3xx as successes; for us they are refusals.
-            Ok(response) => Err(status::classify(response.status(), None)),
-            Err(ureq::Error::Status(code, response)) => Err(status::classify(
-                code,
-                response.header("Retry-After").map(str::to_string),
-            )),
+            Ok(response) => Err(TransportError::Status {
+                status: response.status(),
+                retry_after: None,
+            }),
+            Err(ureq::Error::Status(code, response)) => Err(TransportError::Status {
+                status: code,
+                retry_after: response.header("Retry-After").map(str::to_string),
+            }),
             Err(ureq::Error::Transport(t)) => Err(self.transport_error(t)),
         }
     }
@@ -238,7 +236,10 @@ impl HttpTransport {
                 self.shown,
                 t.kind()
             )),
-            ErrorKind::TooManyRedirects => TransportError::Rejected { status: 300 },
+            ErrorKind::TooManyRedirects => TransportError::Status {
+                status: 300,
+                retry_after: None,
+            },
             ErrorKind::BadStatus | ErrorKind::BadHeader | ErrorKind::HTTP => {
                 TransportError::Protocol(format!("invalid HTTP response from {}", self.shown))
             }
@@ -266,18 +267,6 @@ impl std::fmt::Debug for HttpTransport {
             .field("compress", &self.compress)
             .finish()
     }
-}
-
-/// RFC 4122 canonical form: 8-4-4-4-12 lower-case hex.
-pub fn uuid_string(uid: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(36);
-    for (i, byte) in uid.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
 }
 
 fn sources(t: &ureq::Transport) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
@@ -320,19 +309,6 @@ fn find_tls_error(t: &ureq::Transport) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uuid_formatting_matches_the_spec_example() {
-        let uid = [
-            0xf8, 0x1d, 0x4f, 0xae, 0x7d, 0xec, 0x11, 0xd0, 0xa7, 0x65, 0x00, 0xa0, 0xc9, 0x1e,
-            0x6b, 0xf6,
-        ];
-        assert_eq!(uuid_string(&uid), "f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
-        assert_eq!(
-            uuid_string(&[0; 16]),
-            "00000000-0000-0000-0000-000000000000"
-        );
-    }
 
     #[test]
     fn websocket_endpoints_are_refused() {

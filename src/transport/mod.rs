@@ -11,7 +11,6 @@
 
 pub mod body;
 pub mod endpoint;
-pub mod framing;
 pub mod headers;
 pub mod http;
 pub mod proxy;
@@ -21,7 +20,7 @@ pub mod tls;
 pub mod ws;
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 pub use endpoint::{Endpoint, Scheme};
 pub use headers::Headers;
@@ -71,19 +70,14 @@ pub enum TransportError {
     Timeout(&'static str),
     /// The connection broke while in use.
     Io(String),
-    /// The server answered with a status that says "later": 429, 5xx.
-    /// `retry_after` is the raw `Retry-After` header, if the server sent one;
-    /// see [`TransportError::retry_after`] to interpret it.
-    Http {
+    /// The server (or the WebSocket upgrade) answered with a status other
+    /// than success. The transport does not interpret it: the protocol
+    /// core's `HttpOutcome::from_status` is the one mapper of statuses, and
+    /// `retry_after` is the raw `Retry-After` header for the core to parse.
+    Status {
         status: u16,
         retry_after: Option<String>,
     },
-    /// The server refused our credentials (401/403).
-    Auth { status: u16 },
-    /// The server refused this request for good (413, other 4xx, a
-    /// redirect, an unexpected status). Sending it again unchanged is
-    /// pointless.
-    Rejected { status: u16 },
     /// A message from the server exceeded the configured limit (after
     /// decompression, for HTTP). It was discarded unread.
     TooLarge { limit: usize },
@@ -99,61 +93,15 @@ pub enum TransportError {
 }
 
 impl TransportError {
-    /// True when the same operation may succeed later without any change to
-    /// the agent's configuration: the driver should back off and try again.
-    ///
-    /// `Auth` is deliberately false: hammering a server with credentials it
-    /// just refused helps nobody, so the driver should use its longest
-    /// backoff, or wait for new configuration, instead.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(
-            self,
-            Self::Config(_)
-                | Self::Auth { .. }
-                | Self::ProxyAuth { .. }
-                | Self::Rejected { .. }
-                | Self::RequestTooLarge { .. }
-        )
-    }
-
-    /// The server (or proxy) refused the credentials in the configured headers.
-    pub fn is_auth(&self) -> bool {
-        matches!(self, Self::Auth { .. } | Self::ProxyAuth { .. })
-    }
-
-    /// The server asked us to slow down (HTTP 429 or 503).
-    pub fn is_throttled(&self) -> bool {
-        matches!(
-            self,
-            Self::Http {
-                status: 429 | 503,
-                ..
-            }
-        )
-    }
-
     /// The configuration itself is wrong; only an operator can fix it.
     pub fn is_config(&self) -> bool {
         matches!(self, Self::Config(_))
     }
 
-    /// The raw `Retry-After` header the server sent with a 429/5xx, if any.
-    pub fn retry_after_raw(&self) -> Option<&str> {
-        match self {
-            Self::Http {
-                retry_after: Some(raw),
-                ..
-            } => Some(raw),
-            _ => None,
-        }
-    }
-
-    /// How long the server asked us to wait, interpreted at `now`.
-    /// `None` when it did not say, or said something unparseable.
-    pub fn retry_after(&self, now: SystemTime) -> Option<Duration> {
-        // One parser for the whole crate: the protocol core's.
-        let secs = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
-        crate::core::parse_retry_after(self.retry_after_raw()?, secs)
+    /// The proxy refused our credentials: like a refused token, retrying at
+    /// full speed cannot help.
+    pub fn is_proxy_auth(&self) -> bool {
+        matches!(self, Self::ProxyAuth { .. })
     }
 }
 
@@ -170,26 +118,20 @@ impl fmt::Display for TransportError {
             Self::Tls(msg) => write!(f, "TLS handshake with the server failed: {msg}"),
             Self::Timeout(what) => write!(f, "timed out {what}"),
             Self::Io(msg) => write!(f, "connection to the server failed: {msg}"),
-            Self::Http {
+            Self::Status {
                 status,
                 retry_after,
             } => {
-                write!(f, "server answered HTTP {status}{}", status::describe(*status))?;
+                write!(
+                    f,
+                    "server answered HTTP {status}{}",
+                    status::describe(*status)
+                )?;
                 if let Some(raw) = retry_after {
                     write!(f, " (Retry-After: {})", printable(raw, 64))?;
                 }
                 Ok(())
             }
-            Self::Auth { status } => write!(
-                f,
-                "server refused the agent's credentials: HTTP {status}{}; check the configured headers",
-                status::describe(*status)
-            ),
-            Self::Rejected { status } => write!(
-                f,
-                "server rejected the request: HTTP {status}{}; it will not be retried as is",
-                status::describe(*status)
-            ),
             Self::TooLarge { limit } => write!(
                 f,
                 "message from the server exceeds the {limit}-byte limit and was discarded"
@@ -236,28 +178,9 @@ mod tests {
 
     #[test]
     fn classification() {
-        let throttled = TransportError::Http {
-            status: 429,
-            retry_after: Some("7".into()),
-        };
-        assert!(throttled.is_retryable() && throttled.is_throttled() && !throttled.is_auth());
-        let unavailable = TransportError::Http {
-            status: 503,
-            retry_after: None,
-        };
-        assert!(unavailable.is_throttled());
-        let bad_gateway = TransportError::Http {
-            status: 502,
-            retry_after: None,
-        };
-        assert!(bad_gateway.is_retryable() && !bad_gateway.is_throttled());
-        let auth = TransportError::Auth { status: 401 };
-        assert!(auth.is_auth() && !auth.is_retryable());
-        assert!(!TransportError::Rejected { status: 413 }.is_retryable());
-        assert!(!TransportError::Config("x".into()).is_retryable());
         assert!(TransportError::Config("x".into()).is_config());
-        assert!(TransportError::TooLarge { limit: 1 }.is_retryable());
-        assert!(TransportError::Timeout("connecting").is_retryable());
+        assert!(!TransportError::Io("x".into()).is_config());
+        assert!(TransportError::ProxyAuth { proxy: "p".into() }.is_proxy_auth());
     }
 
     #[test]
@@ -269,33 +192,22 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_interpreted_from_the_raw_header() {
-        let err = TransportError::Http {
-            status: 503,
-            retry_after: Some("120".into()),
-        };
-        assert_eq!(err.retry_after_raw(), Some("120"));
-        assert_eq!(
-            err.retry_after(SystemTime::UNIX_EPOCH),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(TransportError::Auth { status: 401 }.retry_after_raw(), None);
-    }
-
-    #[test]
     fn display_is_readable_and_sanitised() {
-        let err = TransportError::Http {
+        let err = TransportError::Status {
             status: 503,
             retry_after: Some("5\r\nX-Injected: 1".into()),
         };
-        let text = err.to_string();
         assert_eq!(
-            text,
+            err.to_string(),
             "server answered HTTP 503 Service Unavailable (Retry-After: 5??X-Injected: 1)"
         );
         assert_eq!(
-            TransportError::Auth { status: 401 }.to_string(),
-            "server refused the agent's credentials: HTTP 401 Unauthorized; check the configured headers"
+            TransportError::Status {
+                status: 401,
+                retry_after: None
+            }
+            .to_string(),
+            "server answered HTTP 401 Unauthorized"
         );
         assert_eq!(
             TransportError::Closed {

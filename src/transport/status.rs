@@ -1,22 +1,6 @@
-//! One place that turns a refused HTTP status into a [`TransportError`], so
-//! a WebSocket upgrade and a plain-HTTP POST that get the same answer are
-//! handled the same way.
-
-use super::TransportError;
-
-/// Map a non-2xx status to the error the driver acts on.
-pub(crate) fn classify(status: u16, retry_after: Option<String>) -> TransportError {
-    match status {
-        401 | 403 | 407 => TransportError::Auth { status },
-        // 408 says the server gave up waiting for us: the same request can
-        // succeed on a fresh connection.
-        408 | 429 | 500..=599 => TransportError::Http {
-            status,
-            retry_after,
-        },
-        _ => TransportError::Rejected { status },
-    }
-}
+//! Reason phrases for the HTTP statuses an OpAMP client plausibly meets,
+//! for log messages only. What a status *means* to the protocol (retry,
+//! back off, refuse) is the core's business, not the transport's.
 
 /// The reason phrase for the statuses an OpAMP client plausibly meets,
 /// with a leading space, so messages read "HTTP 503 Service Unavailable".
@@ -54,24 +38,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_are_classified_as_the_spec_and_http_intend() {
-        assert_eq!(classify(401, None), TransportError::Auth { status: 401 });
-        assert_eq!(classify(403, None), TransportError::Auth { status: 403 });
-        assert_eq!(
-            classify(429, Some("3".into())),
-            TransportError::Http {
-                status: 429,
-                retry_after: Some("3".into())
-            }
-        );
-        assert!(classify(503, None).is_throttled());
-        assert!(classify(500, None).is_retryable());
-        assert!(classify(408, None).is_retryable());
-        assert_eq!(
-            classify(413, None),
-            TransportError::Rejected { status: 413 }
-        );
-        assert!(!classify(404, None).is_retryable());
-        assert!(!classify(301, None).is_retryable());
+    fn phrases_hint_at_the_fix() {
+        assert_eq!(describe(503), " Service Unavailable");
+        assert!(describe(404).contains("endpoint path"));
+        assert_eq!(describe(299), "");
     }
 }

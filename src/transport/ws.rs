@@ -19,10 +19,8 @@ use tungstenite::{Message, WebSocket};
 
 use super::body::is_would_block;
 use super::endpoint::Endpoint;
-use super::framing;
 use super::headers::Headers;
 use super::proxy::{self, ProxyMode};
-use super::status;
 use super::stream::{self, Stream};
 use super::{tls, TlsOptions, TransportError};
 
@@ -151,23 +149,22 @@ impl WsTransport {
         })
     }
 
-    /// Send one AgentToServer message (protobuf bytes, unframed).
-    pub fn send(&mut self, protobuf: &[u8]) -> Result<(), TransportError> {
+    /// Send one OpAMP message as one binary WebSocket message, exactly as
+    /// the core framed it.
+    pub fn send(&mut self, payload: &[u8]) -> Result<(), TransportError> {
         if self.finished {
             return Err(TransportError::Io(
                 "the connection is already closed".into(),
             ));
         }
-        let size = protobuf.len() + 1;
+        let size = payload.len();
         if size > self.max_send_size {
             return Err(TransportError::RequestTooLarge {
                 size,
                 limit: self.max_send_size,
             });
         }
-        let result = self
-            .socket
-            .send(Message::Binary(framing::encode(protobuf).into()));
+        let result = self.socket.send(Message::Binary(payload.to_vec().into()));
         result.map_err(|e| self.fail(e))
     }
 
@@ -180,8 +177,8 @@ impl WsTransport {
         self.socket.get_ref().tcp().as_raw_fd()
     }
 
-    /// Wait up to `wait` for one ServerToAgent message and return its
-    /// protobuf bytes (header removed); `Ok(None)` if none arrived in time.
+    /// Wait up to `wait` for one binary message and return its payload as
+    /// received (OpAMP header included); `Ok(None)` if none arrived in time.
     /// Pings that arrive meanwhile are answered.
     pub fn recv(&mut self, wait: Duration) -> Result<Option<Vec<u8>>, TransportError> {
         if self.finished {
@@ -200,15 +197,8 @@ impl WsTransport {
                 .set_read_timeout(remaining)
                 .map_err(io_error)?;
             match self.socket.read() {
-                Ok(Message::Binary(payload)) => {
-                    return match framing::decode(&payload) {
-                        Ok(protobuf) => Ok(Some(protobuf.to_vec())),
-                        Err(e) => {
-                            self.abort(CloseCode::Protocol, "malformed OpAMP message");
-                            Err(TransportError::Malformed(e.to_string()))
-                        }
-                    }
-                }
+                // Unframing is the core's: the payload goes up untouched.
+                Ok(Message::Binary(payload)) => return Ok(Some(payload.into())),
                 Ok(Message::Ping(_)) => {
                     // tungstenite queued the pong; push it out now rather
                     // than at the next read, which may be much later.
@@ -289,6 +279,20 @@ impl WsTransport {
         self.socket.get_ref().tcp().peer_addr()
     }
 
+    /// Drop the connection at once, without waiting for the server's Close:
+    /// 1002 when the server broke the protocol (the core found a message
+    /// malformed), 1000 otherwise.
+    pub fn close_now(&mut self, protocol_error: bool) {
+        if self.finished {
+            return;
+        }
+        if protocol_error {
+            self.abort(CloseCode::Protocol, "malformed OpAMP message");
+        } else {
+            self.abort(CloseCode::Normal, "");
+        }
+    }
+
     /// Fail the connection with a Close frame carrying `code`, without
     /// waiting for an answer (the stream may be mid-frame).
     fn abort(&mut self, code: CloseCode, reason: &'static str) {
@@ -357,7 +361,10 @@ fn upgrade_error(e: tungstenite::Error) -> TransportError {
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            status::classify(code, retry_after)
+            TransportError::Status {
+                status: code,
+                retry_after,
+            }
         }
         tungstenite::Error::Io(e) if is_would_block(&e) => {
             TransportError::Timeout("waiting for the server to accept the WebSocket upgrade")

@@ -104,7 +104,10 @@ fn size_limits_oversized_inbound_drops_the_connection() {
     let err = c.receive_bytes(t0, &big).unwrap_err();
     assert!(matches!(err, crate::core::WireError::TooLarge { .. }));
     let actions = drain(&mut c);
-    assert!(actions.contains(&Action::Disconnect), "{actions:?}");
+    assert!(
+        actions.contains(&Action::Disconnect(crate::core::DropReason::Malformed)),
+        "{actions:?}"
+    );
     assert!(!actions
         .iter()
         .any(|a| matches!(a, Action::ApplyRemoteConfig(_))));
@@ -114,7 +117,7 @@ fn size_limits_oversized_inbound_drops_the_connection() {
 
 /// Good bytes go through the same path as on_received, framing included.
 #[test]
-fn receive_bytes_decodes_with_transport_framing() {
+fn receive_bytes_decodes_with_the_core_framing() {
     let t0 = Instant::now();
     let mut m = ack();
     m.command = Some(crate::proto::ServerToAgentCommand { r#type: 0 });
@@ -137,7 +140,7 @@ fn receive_bytes_decodes_with_transport_framing() {
 
 /// `encode` frames for the transport (WebSocket adds the 0 header).
 #[test]
-fn encode_uses_transport_framing() {
+fn encode_frames_for_the_transport() {
     let t0 = Instant::now();
     let msg = AgentToServer {
         sequence_num: 3,

@@ -155,7 +155,10 @@ fn throttling_unavailable_with_retry_info() {
     let mut c = connected(Transport::WebSocket, t0);
     c.on_received(t0, unavailable(Some(secs(45))));
     let actions = drain(&mut c);
-    assert!(actions.contains(&Action::Disconnect), "{actions:?}");
+    assert!(
+        actions.contains(&Action::Disconnect(crate::core::DropReason::Unavailable)),
+        "{actions:?}"
+    );
     assert!(!c.is_connected());
     assert!(delay_from(&c, t0) >= secs(45));
     assert!(!c.should_connect(t0 + secs(44)));
@@ -168,7 +171,7 @@ fn throttling_unavailable_without_retry_info_backs_off() {
     let t0 = Instant::now();
     let mut c = connected(Transport::WebSocket, t0);
     c.on_received(t0, unavailable(None));
-    assert!(drain(&mut c).contains(&Action::Disconnect));
+    assert!(drain(&mut c).contains(&Action::Disconnect(crate::core::DropReason::Unavailable)));
     assert_eq!(c.backoff_failures(), 1);
     assert!(delay_from(&c, t0) <= secs(1));
 }

@@ -41,11 +41,17 @@ impl fmt::Display for FramingError {
 
 impl std::error::Error for FramingError {}
 
-/// Frame `protobuf` for sending: the single byte 0x00 (varint 0), then the
-/// bytes unchanged.
-pub fn encode(protobuf: &[u8]) -> Vec<u8> {
+/// Starts a payload for sending: the header as a varint (the single byte
+/// 0x00); the protobuf follows it in the same buffer, so a message is
+/// encoded once with no copy.
+pub fn write_header(out: &mut Vec<u8>) {
+    prost::encoding::encode_varint(HEADER, out);
+}
+
+#[cfg(test)]
+fn encode(protobuf: &[u8]) -> Vec<u8> {
     let mut payload = Vec::with_capacity(protobuf.len() + 1);
-    payload.push(HEADER as u8);
+    write_header(&mut payload);
     payload.extend_from_slice(protobuf);
     payload
 }

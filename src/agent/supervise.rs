@@ -1,0 +1,145 @@
+//! The agent thread's panic boundary. The scanner, the redactor and the
+//! config readers run over text the server controls; a bug there must cost
+//! one step, not the client. A panic is logged through Fluent Bit's log,
+//! the connection is dropped (the core resends full state), and the loop
+//! starts again after a backoff, with the instance UID, the sequence
+//! numbers and the apply state kept.
+
+use std::any::Any;
+use std::io::Read;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use super::runtime::{Flow, Runtime};
+use super::{Control, Notifier};
+use crate::error;
+
+/// First wait after a panic; doubles for each panic that follows soon after
+/// a restart, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A loop that ran this long before panicking starts the backoff afresh.
+const STABLE: Duration = Duration::from_secs(300);
+
+/// The agent thread's end of the wake-up socket, and a way to wake itself
+/// from helper threads (the dry run).
+pub(super) struct Wake {
+    socket: UnixStream,
+    pub(super) notifier: Notifier,
+}
+
+impl Wake {
+    pub(super) fn new(socket: UnixStream, notifier: Notifier) -> Wake {
+        Wake { socket, notifier }
+    }
+
+    /// Empties the socket; the control channel holds the messages.
+    pub(super) fn drain(&mut self) {
+        let mut buf = [0u8; 64];
+        while matches!(self.socket.read(&mut buf), Ok(n) if n > 0) {}
+    }
+
+    pub(super) fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+pub(super) fn run(rt: &mut Runtime, rx: &Receiver<Control>, mut wake: Wake) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let started = Instant::now();
+        let panic = match catch_unwind(AssertUnwindSafe(|| rt.run(rx, &mut wake))) {
+            Ok(()) => return,
+            Err(payload) => payload,
+        };
+        if started.elapsed() >= STABLE {
+            backoff = FIRST_BACKOFF;
+        }
+        let what = format!(
+            "internal error in the OpAMP client: {}; restarting it in {}s",
+            describe(&*panic),
+            backoff.as_secs()
+        );
+        error!("{what}");
+        if guarded(|| rt.recover(&what)).is_none() || wait(rt, rx, backoff) {
+            return;
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Serves control messages during the backoff, so shutdown is never held
+/// up. Returns true when the thread should end.
+fn wait(rt: &mut Runtime, rx: &Receiver<Control>, backoff: Duration) -> bool {
+    let until = Instant::now() + backoff;
+    loop {
+        match rx.recv_deadline(until) {
+            Ok(c) => {
+                if let Some(Flow::Stop) | None = guarded(|| rt.control(c)) {
+                    let _ = guarded(|| rt.goodbye());
+                    return true;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => return false,
+            Err(RecvTimeoutError::Disconnected) => return true,
+        }
+    }
+}
+
+fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(f)).ok()
+}
+
+/// The panic's message, kept short: it may quote server-controlled text.
+fn describe(payload: &(dyn Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic");
+    text.chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Deliberate faults for the agent's own tests, read from
+/// `FLB_OPAMP_FAULT` (e.g. `panic:sample`, `panic:offer`). Each fires once
+/// per process. Compiled into debug builds only: a release build has no
+/// such switch.
+#[cfg(debug_assertions)]
+pub(super) fn inject(point: &str) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::OnceLock;
+    static WANTED: OnceLock<Option<String>> = OnceLock::new();
+    static FIRED: AtomicBool = AtomicBool::new(false);
+    let wanted = WANTED.get_or_init(|| std::env::var("FLB_OPAMP_FAULT").ok());
+    if wanted.as_deref().and_then(|w| w.strip_prefix("panic:")) == Some(point)
+        && !FIRED.swap(true, Ordering::SeqCst)
+    {
+        panic!("injected fault at {point}");
+    }
+}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub(super) fn inject(_point: &str) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_short_and_printable() {
+        let p: Box<dyn Any + Send> = Box::new(format!("bad\nline{}", "x".repeat(500)));
+        let d = describe(&*p);
+        assert!(d.starts_with("bad line"));
+        assert_eq!(d.chars().count(), 200);
+        let p: Box<dyn Any + Send> = Box::new(42u8);
+        assert_eq!(describe(&*p), "panic");
+    }
+}
