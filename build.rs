@@ -14,5 +14,14 @@ fn main() {
     if std::env::var("FLUENT_BIT_BIN").is_ok_and(|v| !v.trim().is_empty()) {
         println!("cargo:rustc-cfg=fluent_bit");
     }
+    // The interop test needs the independent OpAMP server that
+    // tests/run.sh installs with npm, and node to run it.
+    println!("cargo:rustc-check-cfg=cfg(opamp_mock)");
+    let mock = "tests/interop/node_modules/@elastic/mockopampserver/package.json";
+    println!("cargo:rerun-if-changed={mock}");
+    let node = std::process::Command::new("node").arg("--version").output();
+    if std::path::Path::new(mock).exists() && node.is_ok_and(|o| o.status.success()) {
+        println!("cargo:rustc-cfg=opamp_mock");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -27,7 +27,12 @@ struct Host {
 
 impl Host {
     fn start(conf: &Path, managed: &Path, log: &Path) -> Host {
-        let mut child = Command::new(build_host::host_path())
+        Host::spawn(&build_host::host_path(), conf, managed, log, &[])
+    }
+
+    fn spawn(exe: &Path, conf: &Path, managed: &Path, log: &Path, env: &[(&str, &str)]) -> Host {
+        let mut child = Command::new(exe)
+            .envs(env.iter().copied())
             .arg("--plugin")
             .arg(plugin_path())
             .arg("-c")
@@ -64,6 +69,10 @@ impl Host {
             .unwrap()
             .matches("host: reload done")
             .count()
+    }
+
+    fn output(&self) -> String {
+        self.out.lock().unwrap().clone()
     }
 
     fn wait_exit(&mut self) -> Option<i32> {
@@ -205,4 +214,92 @@ fn apply_halt_and_abort_through_the_c_host() {
     assert_eq!(again.reloads(), 0);
     drop(again);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Fluent Bit's `--dry-run` runs beside the agent thread: a 10 s dry run
+/// holds up neither heartbeats nor a shutdown, and the shutdown stops it.
+#[test]
+fn a_slow_dry_run_delays_neither_heartbeats_nor_shutdown() {
+    let dir = tmpdir("chost-slow-dry-run");
+    let server = TestServer::start();
+    let managed = dir.join("managed.conf");
+    std::fs::write(&managed, "").unwrap();
+    let conf = dir.join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n    \
+             Heartbeat_Interval 1s\n    Remote_Config On\n    Managed_Config {}\n\n@INCLUDE managed.conf\n",
+            server.ws_url(),
+            dir.join("state").display(),
+            managed.display()
+        ),
+    )
+    .unwrap();
+    // Under Fluent Bit's name the host is the binary the plugin validates
+    // with, and its dry run takes 10 s.
+    let exe = dir.join("fluent-bit");
+    std::fs::copy(build_host::host_path(), &exe).unwrap();
+    let log = dir.join("host.log");
+    let mut host = Host::spawn(&exe, &conf, &managed, &log, &[("HOST_DRY_RUN_MS", "10000")]);
+    wait_connected(&server, 1);
+
+    let n = statuses(&server).len();
+    server.push_ws(messages::config_offer(GOOD, b"slow"));
+    server.wait_until("APPLYING", Duration::from_secs(5), |_| {
+        statuses(&server)
+            .iter()
+            .skip(n)
+            .any(|s| s.last_remote_config_hash == b"slow" && s.status == 2)
+    });
+    let count = || server.recorded().ws[0].payloads.len();
+    let before = count();
+    std::thread::sleep(Duration::from_millis(3500));
+    let during = count() - before;
+    assert!(during >= 2, "{during} heartbeats in 3.5 s of dry run");
+    assert!(
+        !statuses(&server)
+            .iter()
+            .any(|s| s.last_remote_config_hash == b"slow" && s.status != 2),
+        "the dry run is still running"
+    );
+
+    let t0 = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &host.child.id().to_string()])
+        .status();
+    assert_eq!(host.wait_exit(), Some(0));
+    let took = t0.elapsed();
+    assert!(took < Duration::from_millis(1500), "shutdown took {took:?}");
+    let out = host.output();
+    let ms: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("host: shutdown_ms="))
+        .expect("shutdown time")
+        .parse()
+        .unwrap();
+    assert!(ms < 1000.0, "shutdown took {ms} ms:\n{out}");
+    let rec = server.recorded();
+    let last = rec.ws[0].messages().pop().unwrap();
+    assert!(last.agent_disconnect.is_some(), "goodbye sent");
+    assert_eq!(
+        std::fs::read_to_string(&managed).unwrap(),
+        "",
+        "nothing applied"
+    );
+    assert!(
+        !processes_running(&exe),
+        "the dry run's child outlived the agent"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether any process runs `exe` (by its command line in /proc).
+fn processes_running(exe: &Path) -> bool {
+    let exe = exe.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|cmd| String::from_utf8_lossy(&cmd).starts_with(&exe))
 }

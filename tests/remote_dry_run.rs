@@ -109,6 +109,10 @@ fn untouched(s: &Site, live: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn classic_good_and_unknown_plugin() {
     for bin in binaries() {
         let s = site("classic", Format::Classic);
@@ -125,6 +129,10 @@ fn classic_good_and_unknown_plugin() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn classic_candidate_files_are_validated_in_place_of_the_live_ones() {
     for bin in binaries() {
         let s = site("siblings", Format::Classic);
@@ -150,6 +158,10 @@ fn classic_candidate_files_are_validated_in_place_of_the_live_ones() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn classic_syntax_error_is_reported_against_the_managed_file() {
     for bin in binaries() {
         let s = site("syntax", Format::Classic);
@@ -163,6 +175,10 @@ fn classic_syntax_error_is_reported_against_the_managed_file() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn yaml_good_and_unknown_plugin() {
     for bin in binaries() {
         let s = site("yaml", Format::Yaml);
@@ -187,6 +203,10 @@ fn yaml_good_and_unknown_plugin() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn an_empty_candidate_passes_in_both_formats() {
     for bin in binaries() {
         for f in [Format::Classic, Format::Yaml] {
@@ -227,6 +247,10 @@ fn offer(hash: &str, body: &str) -> AgentRemoteConfig {
 }
 
 #[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn the_driver_reports_fluent_bits_error_and_keeps_the_live_config() {
     for bin in binaries() {
         let s = site("driver", Format::Classic);
@@ -282,6 +306,10 @@ fn the_driver_reports_fluent_bits_error_and_keeps_the_live_config() {
 }
 
 #[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn a_read_only_bootstrap_folder_is_validated_from_beside_the_managed_file() {
     for bin in binaries() {
         let dir = std::env::temp_dir().join(format!("opamp-dryrun-ro-{}", std::process::id()));

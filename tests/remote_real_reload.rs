@@ -142,6 +142,10 @@ fn offer(hash: &str, files: &[(&str, String)]) -> AgentRemoteConfig {
 }
 
 #[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn apply_confirm_and_abort_against_a_real_reload() {
     for bin in binaries() {
         let dir = std::env::temp_dir().join(format!("opamp-real-reload-{}", std::process::id()));

@@ -39,7 +39,14 @@ pub(super) fn run(
         "OpAMP client thread started (tid={tid}, generation={generation}, endpoint={})",
         settings.endpoint
     );
-    let mut rt = Runtime::new(settings, state, generation, tid, wake.notifier.clone());
+    let notifier = wake.notifier.clone();
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Runtime::new(settings, state, generation, tid, notifier)
+    }));
+    let Ok(mut rt) = started else {
+        error!("internal error while starting the OpAMP client; it stays off until Fluent Bit restarts");
+        return;
+    };
     if problem.is_some() {
         rt.problem = problem;
         rt.publish_health();
@@ -129,7 +136,8 @@ impl Runtime {
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
         }
-        rt.sample();
+        // The first sample is the loop's first step (`next_sample` is now),
+        // inside the panic boundary, and before the first connect.
         rt
     }
 

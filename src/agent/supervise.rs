@@ -108,19 +108,26 @@ fn describe(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Deliberate faults for the agent's own tests, read from
-/// `FLB_OPAMP_FAULT` (e.g. `panic:sample`, `panic:offer`). Each fires once
-/// per process. Compiled into debug builds only: a release build has no
-/// such switch.
+/// `FLB_OPAMP_FAULT`, a comma list such as `panic:sample,panic:offer`.
+/// Each point fires once per process. Compiled into debug builds only: a
+/// release build has no such switch.
 #[cfg(debug_assertions)]
 pub(super) fn inject(point: &str) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::OnceLock;
-    static WANTED: OnceLock<Option<String>> = OnceLock::new();
-    static FIRED: AtomicBool = AtomicBool::new(false);
-    let wanted = WANTED.get_or_init(|| std::env::var("FLB_OPAMP_FAULT").ok());
-    if wanted.as_deref().and_then(|w| w.strip_prefix("panic:")) == Some(point)
-        && !FIRED.swap(true, Ordering::SeqCst)
+    use std::sync::Mutex;
+    static FIRED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let Ok(wanted) = std::env::var("FLB_OPAMP_FAULT") else {
+        return;
+    };
+    if !wanted
+        .split(',')
+        .any(|w| w.strip_prefix("panic:") == Some(point))
     {
+        return;
+    }
+    let mut fired = FIRED.lock().unwrap_or_else(|p| p.into_inner());
+    if !fired.iter().any(|f| f == point) {
+        fired.push(point.to_string());
+        drop(fired);
         panic!("injected fault at {point}");
     }
 }

@@ -138,6 +138,9 @@ impl Drop for RemoteConfig {
     fn drop(&mut self) {
         if let Some(b) = &self.background {
             b.cancel.store(true, Ordering::Relaxed);
+            // The runner polls the flag every few ms; waiting this long
+            // keeps the child from outliving a process that exits next.
+            let _ = b.done.recv_timeout(std::time::Duration::from_millis(200));
         }
     }
 }
