@@ -1,8 +1,8 @@
 //! What Fluent Bit's proxy callbacks mean, as a pure state machine.
 //!
 //! The host never says "this is a reload" or "this is shutdown". We infer it
-//! from the order of callbacks measured on real Fluent Bit 3.2 and 5.1
-//! (`shared/notes/fluent-bit-host.md`):
+//! from the order of callbacks measured on real Fluent Bit 3.2, 4.2 and 5.1
+//! (tests/call_order.rs compares the C test host with them):
 //!
 //! * startup: Register(A), Init, PreRun
 //! * reload: Register(B), [old] Pause, Pause, PreExit, Exit, Unregister(A), [new] Init, PreRun

@@ -123,7 +123,7 @@ impl Runtime {
         while let Some(a) = self.client.poll_action() {
             match a {
                 Action::ApplyRemoteConfig(rc) => {
-                    super::supervise::inject("offer");
+                    super::fault::inject("offer");
                     if let Some(st) = self.remote.on_offer(Instant::now(), &rc) {
                         self.client.set_remote_config_status(st);
                     }
@@ -173,7 +173,7 @@ impl Runtime {
     }
 
     /// Final shutdown: `agent_disconnect`, then close, all bounded.
-    pub(super) fn goodbye(&mut self) {
+    pub(super) fn say_goodbye(&mut self) {
         let connected = self.client.is_connected();
         let msg = self.client.goodbye();
         let bytes = self.client.encode(&msg);

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::connection::{unix_now_ms, Conn, Dialer};
-use super::supervise::{self, Wake};
-use super::{Control, Notifier};
+use super::control::Control;
+use super::notify::{Notifier, Wake};
+use super::supervise::{self, Flow, Supervised};
 use crate::config::properties::Settings;
 use crate::core::{self, Capabilities, Client, ClientConfig, Transport};
 use crate::proto::ComponentHealth;
@@ -65,23 +66,18 @@ pub(super) struct Runtime {
     pub(super) conn: Option<Conn>,
     generation: Option<u64>,
     tid: u64,
-    collector: Collector,
+    pub(super) collector: Collector,
     pub(super) remote: RemoteConfig,
     args: Vec<String>,
-    next_sample: Instant,
+    pub(super) next_sample: Instant,
     /// The collector's latest health, before the problem overlay.
-    health: Option<ComponentHealth>,
+    pub(super) health: Option<ComponentHealth>,
     /// Property errors of the current generation, reported as health.
-    problem: Option<String>,
+    pub(super) problem: Option<String>,
     pub(super) failures_in_a_row: u32,
-    /// Set by [`recover`](Self::recover); the next step that starts clears
+    /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
-}
-
-pub(super) enum Flow {
-    Continue,
-    Stop,
 }
 
 impl Runtime {
@@ -143,20 +139,20 @@ impl Runtime {
 
     /// The loop; returns after the goodbye on shutdown. A panic unwinds out
     /// of it to the supervisor, which calls it again after recovering.
-    pub(super) fn run(&mut self, rx: &Receiver<Control>, wake: &mut Wake) {
+    fn run_loop(&mut self, rx: &Receiver<Control>, wake: &mut Wake) {
         loop {
             // Drain the wake-up socket before reading the channel: a control
             // message sent after this point leaves its byte in the socket and
             // wakes the poll below, so none can wait for the next deadline.
             wake.drain();
             while let Ok(c) = rx.try_recv() {
-                if let Flow::Stop = self.control(c) {
-                    return self.goodbye();
+                if let Flow::Stop = self.on_control(c) {
+                    return self.say_goodbye();
                 }
             }
             self.step();
             if let Flow::Stop = self.sleep(rx, wake) {
-                return self.goodbye();
+                return self.say_goodbye();
             }
         }
     }
@@ -201,7 +197,7 @@ impl Runtime {
             return Flow::Continue;
         }
         match rx.recv_timeout(wait) {
-            Ok(c) => self.control(c),
+            Ok(c) => self.on_control(c),
             Err(RecvTimeoutError::Timeout) => Flow::Continue,
             Err(RecvTimeoutError::Disconnected) => Flow::Stop,
         }
@@ -215,7 +211,7 @@ impl Runtime {
         t
     }
 
-    pub(super) fn control(&mut self, c: Control) -> Flow {
+    fn on_control(&mut self, c: Control) -> Flow {
         match c {
             Control::Attach {
                 generation,
@@ -301,62 +297,10 @@ impl Runtime {
         }
     }
 
-    /// Samples Fluent Bit's state and hands the core whatever changed.
-    fn sample(&mut self) {
-        supervise::inject("sample");
-        let update = self.collector.sample(Instant::now());
-        self.next_sample =
-            Instant::now() + self.settings.health_interval.max(Duration::from_secs(1));
-        if let Some(d) = update.description {
-            self.client.set_agent_description(d);
-        }
-        if let Some(e) = update.effective_config {
-            self.client.set_effective_config(e);
-        }
-        if let Some(h) = update.health {
-            self.health = Some(h);
-            self.publish_health();
-        }
-        self.remote_tick();
-    }
-
-    /// Advances the apply pipeline (confirmation timeouts, the health gate)
-    /// and reports any status change.
-    fn remote_tick(&mut self) {
-        let health_ok = self.collector.current_health().map(|h| h.healthy);
-        self.remote.on_tick(Instant::now(), health_ok);
-        self.remote_status();
-    }
-
-    pub(super) fn remote_status(&mut self) {
-        while let Some(st) = self.remote.poll_status() {
-            self.client.set_remote_config_status(st);
-        }
-    }
-
-    /// The collector's health, overridden at the top level while the
-    /// plugin's own configuration is broken, or while the client recovers
-    /// from an internal error: problems the pipeline metrics cannot show.
-    pub(super) fn publish_health(&mut self) {
-        let mut h = self.health.clone().unwrap_or_else(|| ComponentHealth {
-            healthy: true,
-            start_time_unix_nano: unix_now_ms() * 1_000_000,
-            status: "starting".into(),
-            ..Default::default()
-        });
-        if let Some(p) = &self.problem {
-            h.healthy = false;
-            h.last_error = p.clone();
-            h.status = "opamp plugin configuration error".into();
-        }
-        h.status_time_unix_nano = unix_now_ms() * 1_000_000;
-        self.client.set_health(h);
-    }
-
     /// After a panic: whatever the connection was in the middle of is
     /// suspect, so it goes (the core resends full state on reconnect); the
     /// client (UID, sequence numbers) and the apply state stay.
-    pub(super) fn recover(&mut self, what: &str) {
+    fn after_panic(&mut self, what: &str) {
         self.close_locally();
         if self.problem.is_none() {
             self.problem = Some(what.to_string());
@@ -365,13 +309,31 @@ impl Runtime {
         self.publish_health();
     }
 
-    /// The problem recorded by [`recover`](Self::recover) is cleared when
+    /// The problem recorded by [`after_panic`](Self::after_panic) is cleared when
     /// the loop runs again; a property problem stays until a new generation.
     fn recovered(&mut self, what: &str) {
         if self.problem.as_deref() == Some(what) {
             self.problem = None;
             self.publish_health();
         }
+    }
+}
+
+impl Supervised for Runtime {
+    fn run(&mut self, rx: &Receiver<Control>, wake: &mut Wake) {
+        self.run_loop(rx, wake)
+    }
+
+    fn recover(&mut self, what: &str) {
+        self.after_panic(what)
+    }
+
+    fn control(&mut self, c: Control) -> Flow {
+        self.on_control(c)
+    }
+
+    fn goodbye(&mut self) {
+        self.say_goodbye()
     }
 }
 

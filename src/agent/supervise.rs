@@ -6,17 +6,30 @@
 //! numbers and the apply state kept.
 
 use std::any::Any;
-use std::io::Read;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::runtime::{Flow, Runtime};
-use super::{Control, Notifier};
+use super::control::Control;
+use super::notify::Wake;
 use crate::error;
+
+/// Whether the loop goes on after a control message.
+pub(super) enum Flow {
+    Continue,
+    Stop,
+}
+
+/// What the supervisor needs of the loop it guards.
+pub(super) trait Supervised {
+    /// The loop; returns after the goodbye on shutdown.
+    fn run(&mut self, rx: &Receiver<Control>, wake: &mut Wake);
+    /// Drop what a panic may have left half done; `what` is reported.
+    fn recover(&mut self, what: &str);
+    fn control(&mut self, c: Control) -> Flow;
+    fn goodbye(&mut self);
+}
 
 /// First wait after a panic; doubles for each panic that follows soon after
 /// a restart, up to [`MAX_BACKOFF`].
@@ -25,30 +38,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// A loop that ran this long before panicking starts the backoff afresh.
 const STABLE: Duration = Duration::from_secs(300);
 
-/// The agent thread's end of the wake-up socket, and a way to wake itself
-/// from helper threads (the dry run).
-pub(super) struct Wake {
-    socket: UnixStream,
-    pub(super) notifier: Notifier,
-}
-
-impl Wake {
-    pub(super) fn new(socket: UnixStream, notifier: Notifier) -> Wake {
-        Wake { socket, notifier }
-    }
-
-    /// Empties the socket; the control channel holds the messages.
-    pub(super) fn drain(&mut self) {
-        let mut buf = [0u8; 64];
-        while matches!(self.socket.read(&mut buf), Ok(n) if n > 0) {}
-    }
-
-    pub(super) fn as_raw_fd(&self) -> RawFd {
-        self.socket.as_raw_fd()
-    }
-}
-
-pub(super) fn run(rt: &mut Runtime, rx: &Receiver<Control>, mut wake: Wake) {
+pub(super) fn run(rt: &mut impl Supervised, rx: &Receiver<Control>, mut wake: Wake) {
     let mut backoff = FIRST_BACKOFF;
     loop {
         let started = Instant::now();
@@ -74,7 +64,7 @@ pub(super) fn run(rt: &mut Runtime, rx: &Receiver<Control>, mut wake: Wake) {
 
 /// Serves control messages during the backoff, so shutdown is never held
 /// up. Returns true when the thread should end.
-fn wait(rt: &mut Runtime, rx: &Receiver<Control>, backoff: Duration) -> bool {
+fn wait(rt: &mut impl Supervised, rx: &Receiver<Control>, backoff: Duration) -> bool {
     let until = Instant::now() + backoff;
     loop {
         match rx.recv_deadline(until) {
@@ -106,35 +96,6 @@ fn describe(payload: &(dyn Any + Send)) -> String {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
 }
-
-/// Deliberate faults for the agent's own tests, read from
-/// `FLB_OPAMP_FAULT`, a comma list such as `panic:sample,panic:offer`.
-/// Each point fires once per process. Compiled into debug builds only: a
-/// release build has no such switch.
-#[cfg(debug_assertions)]
-pub(super) fn inject(point: &str) {
-    use std::sync::Mutex;
-    static FIRED: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    let Ok(wanted) = std::env::var("FLB_OPAMP_FAULT") else {
-        return;
-    };
-    if !wanted
-        .split(',')
-        .any(|w| w.strip_prefix("panic:") == Some(point))
-    {
-        return;
-    }
-    let mut fired = FIRED.lock().unwrap_or_else(|p| p.into_inner());
-    if !fired.iter().any(|f| f == point) {
-        fired.push(point.to_string());
-        drop(fired);
-        panic!("injected fault at {point}");
-    }
-}
-
-#[cfg(not(debug_assertions))]
-#[inline(always)]
-pub(super) fn inject(_point: &str) {}
 
 #[cfg(test)]
 mod tests {

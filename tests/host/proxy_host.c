@@ -2,8 +2,9 @@
  * proxy_host.c - a stand-in for Fluent Bit's external-plugin proxy loader.
  *
  * It loads a plugin .so and drives it with the call order, threads and data
- * that real Fluent Bit 3.2 and 5.1 use (shared/notes/fluent-bit-host.md, and
- * src/flb_plugin_proxy.c / src/proxy/go/go.c / src/flb_reload.c upstream):
+ * that real Fluent Bit 3.2 and 5.1 use (as measured on real builds, and
+ * src/flb_plugin_proxy.c / src/proxy/go/go.c / src/flb_reload.c upstream;
+ * tests/call_order.rs keeps this host equal to them):
  *
  *   startup   main: PreRegister(0), Register(def)   input thread: Init, PreRun, callback every interval
  *   reload    main: PreRegister(1), Register(new)   old thread: Pause, Pause, PreExit(1), Exit
