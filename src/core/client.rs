@@ -48,7 +48,10 @@ pub struct Client {
     /// `heartbeat_interval_seconds` from the server's latest offer.
     server_heartbeat: Option<Duration>,
     server_capabilities: Option<u64>,
-    last_config_offer: Option<AgentRemoteConfig>,
+    /// The last offer handed to the driver, as its hash and a digest of its
+    /// content: enough to recognise a re-offer without keeping a copy of a
+    /// config that may be megabytes.
+    last_config_offer: Option<OfferId>,
     /// When a repeated offer last made us report our status again.
     last_reanswer: Option<Instant>,
     last_settings_hash: Option<Vec<u8>>,
@@ -620,7 +623,7 @@ impl Client {
             self.reanswer(now, &rc);
             return;
         }
-        self.last_config_offer = Some(rc.clone());
+        self.last_config_offer = Some(OfferId::of(&rc));
         self.actions.push_back(Action::ApplyRemoteConfig(rc));
     }
 
@@ -650,7 +653,7 @@ impl Client {
     /// reported as last received) must not trigger another apply: applying
     /// can mean restarting the pipeline.
     fn already_offered(&self, rc: &AgentRemoteConfig) -> bool {
-        if self.last_config_offer.as_ref() == Some(rc) {
+        if self.last_config_offer == Some(OfferId::of(rc)) {
             return true;
         }
         if rc.config_hash.is_empty() {
@@ -659,7 +662,7 @@ impl Client {
         let same_as_last = self
             .last_config_offer
             .as_ref()
-            .is_some_and(|o| o.config_hash == rc.config_hash);
+            .is_some_and(|o| o.hash == rc.config_hash);
         let same_as_reported = self
             .status
             .current
@@ -785,5 +788,30 @@ impl Client {
             .unwrap_or(now);
         self.link = Link::Down { retry_at };
         self.log(level, format!("{what}; reconnecting in {delay:.1?}"));
+    }
+}
+
+/// What identifies an offer: the server's hash, and a digest of every file
+/// (name, content type, body) for offers without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OfferId {
+    hash: Vec<u8>,
+    digest: u64,
+}
+
+impl OfferId {
+    fn of(rc: &AgentRemoteConfig) -> OfferId {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: stable within the process, which is all
+        // a comparison with the previous offer needs.
+        let mut h = std::hash::DefaultHasher::new();
+        rc.config.is_some().hash(&mut h);
+        for (name, file) in rc.config.iter().flat_map(|c| &c.config_map) {
+            (name, &file.content_type, &file.body).hash(&mut h);
+        }
+        OfferId {
+            hash: rc.config_hash.clone(),
+            digest: h.finish(),
+        }
     }
 }
