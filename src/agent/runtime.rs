@@ -3,16 +3,15 @@
 //! It owns the connection and feeds the core messages and time; the core
 //! decides what to send and when. Host callbacks reach it only through the
 //! control channel, each message followed by a byte on a wake-up socket.
-//! While a WebSocket is open the thread sleeps in poll(2) on the socket and
-//! that socket; with HTTP or no connection it sleeps on the channel itself.
-//! Either way an idle agent wakes only for its own deadlines (heartbeat,
+//! The thread sleeps in poll(2) on that socket, and on the WebSocket while
+//! one is open, so an idle agent wakes only for its own deadlines (heartbeat,
 //! health sample, apply timers). Child processes (the dry run) run beside
 //! it and report back through the same wake-up path.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, TryRecvError};
 
 use super::connection::{unix_now_ms, Conn, Dialer};
 use super::control::Control;
@@ -145,15 +144,18 @@ impl Runtime {
             // message sent after this point leaves its byte in the socket and
             // wakes the poll below, so none can wait for the next deadline.
             wake.drain();
-            while let Ok(c) = rx.try_recv() {
-                if let Flow::Stop = self.on_control(c) {
+            loop {
+                let flow = match rx.try_recv() {
+                    Ok(c) => self.on_control(c),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => Flow::Stop,
+                };
+                if let Flow::Stop = flow {
                     return self.say_goodbye();
                 }
             }
             self.step();
-            if let Flow::Stop = self.sleep(rx, wake) {
-                return self.say_goodbye();
-            }
+            self.sleep(wake);
         }
     }
 
@@ -183,9 +185,10 @@ impl Runtime {
         self.pump();
     }
 
-    /// Until the next deadline, a control message, or (on a WebSocket) the
-    /// server saying something: no timer wake-ups while idle.
-    fn sleep(&mut self, rx: &Receiver<Control>, wake: &mut Wake) -> Flow {
+    /// In poll(2) until the next deadline, a control message (its byte on
+    /// the wake-up socket), or, on a WebSocket, the server saying
+    /// something: no timer wake-ups while idle, and no spinning receive.
+    fn sleep(&mut self, wake: &Wake) {
         let wait = self
             .next_deadline()
             .saturating_duration_since(Instant::now());
@@ -194,12 +197,8 @@ impl Runtime {
             if ready[0] {
                 self.read_available();
             }
-            return Flow::Continue;
-        }
-        match rx.recv_timeout(wait) {
-            Ok(c) => self.on_control(c),
-            Err(RecvTimeoutError::Timeout) => Flow::Continue,
-            Err(RecvTimeoutError::Disconnected) => Flow::Stop,
+        } else {
+            sys::poll_readable(&[wake.as_raw_fd()], wait);
         }
     }
 

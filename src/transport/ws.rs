@@ -15,7 +15,7 @@ use tungstenite::handshake::HandshakeError;
 use tungstenite::http::header::{HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tungstenite::{Message, WebSocket};
+use tungstenite::{Bytes, Message, WebSocket};
 
 use super::body::is_would_block;
 use super::endpoint::Endpoint;
@@ -28,6 +28,9 @@ use super::{tls, TlsOptions, TransportError};
 /// Shutdown must not hang on a silent server; the spec does not require
 /// the acknowledgement, it is only courtesy.
 pub const CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// tungstenite's read buffer (its default is 128 KiB).
+const READ_BUFFER: usize = 4096;
 
 /// Everything needed to open a WebSocket connection.
 #[derive(Clone)]
@@ -91,6 +94,9 @@ pub struct WsTransport {
     /// Set once the connection is finished, so `close` after an error (or
     /// twice) does no I/O.
     finished: bool,
+    /// The socket's read timeout as last set, so the common zero-wait read
+    /// after poll(2) costs no setsockopt.
+    read_timeout: Option<Duration>,
 }
 
 /// Open the connection: TCP (via proxy), TLS, WebSocket upgrade.
@@ -128,7 +134,11 @@ impl WsTransport {
         // The frame limit matters as much as the message limit: without it
         // a single frame header could announce gigabytes and tungstenite
         // would buffer towards that before the message check ran.
+        // A small read buffer: tungstenite zeroes the free part of it before
+        // every read, and OpAMP traffic is a few hundred bytes a message. A
+        // large message still gets room for its whole length at once.
         let ws_config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER)
             .max_message_size(Some(config.max_message_size))
             .max_frame_size(Some(config.max_message_size));
         let socket = match tungstenite::client::client_with_config(request, stream, Some(ws_config))
@@ -146,6 +156,7 @@ impl WsTransport {
             max_message_size: config.max_message_size,
             max_send_size: config.max_send_size,
             finished: false,
+            read_timeout: Some(config.connect_timeout),
         })
     }
 
@@ -179,8 +190,9 @@ impl WsTransport {
 
     /// Wait up to `wait` for one binary message and return its payload as
     /// received (OpAMP header included); `Ok(None)` if none arrived in time.
-    /// Pings that arrive meanwhile are answered.
-    pub fn recv(&mut self, wait: Duration) -> Result<Option<Vec<u8>>, TransportError> {
+    /// Pings that arrive meanwhile are answered. The payload shares
+    /// tungstenite's buffer: a large message is not copied again.
+    pub fn recv(&mut self, wait: Duration) -> Result<Option<Bytes>, TransportError> {
         if self.finished {
             return Err(TransportError::Io(
                 "the connection is already closed".into(),
@@ -192,13 +204,10 @@ impl WsTransport {
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            self.socket
-                .get_ref()
-                .set_read_timeout(remaining)
-                .map_err(io_error)?;
+            self.set_read_timeout(remaining)?;
             match self.socket.read() {
                 // Unframing is the core's: the payload goes up untouched.
-                Ok(Message::Binary(payload)) => return Ok(Some(payload.into())),
+                Ok(Message::Binary(payload)) => return Ok(Some(payload)),
                 Ok(Message::Ping(_)) => {
                     // tungstenite queued the pong; push it out now rather
                     // than at the next read, which may be much later.
@@ -238,6 +247,19 @@ impl WsTransport {
         }
     }
 
+    fn set_read_timeout(&mut self, t: Duration) -> Result<(), TransportError> {
+        // The socket layer rounds zero up to 1 ms (zero means "forever").
+        let t = t.max(Duration::from_millis(1));
+        if self.read_timeout != Some(t) {
+            self.socket
+                .get_ref()
+                .set_read_timeout(t)
+                .map_err(io_error)?;
+            self.read_timeout = Some(t);
+        }
+        Ok(())
+    }
+
     /// Say goodbye: send `goodbye` (an AgentToServer with agent_disconnect)
     /// if given, then a Close frame, and wait at most [`CLOSE_WAIT`] for the
     /// server's Close. Errors only if the goodbye could not be sent.
@@ -259,7 +281,7 @@ impl WsTransport {
         let deadline = Instant::now() + CLOSE_WAIT;
         while Instant::now() < deadline {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            if self.socket.get_ref().set_read_timeout(remaining).is_err() {
+            if self.set_read_timeout(remaining).is_err() {
                 break;
             }
             match self.socket.read() {
