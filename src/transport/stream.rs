@@ -6,15 +6,16 @@
 //! read timeouts can be changed on the live socket for `recv(wait)`.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::body::is_would_block;
+use super::dns;
 use super::endpoint::Endpoint;
 use super::proxy::Proxy;
 use super::TransportError;
@@ -130,15 +131,22 @@ fn set_timeouts(tcp: &TcpStream, read: Duration, write: Duration) -> Result<(), 
 }
 
 /// Try each resolved address in turn, as browsers and curl do, so a host
-/// with an unreachable IPv6 address still works over IPv4.
+/// with an unreachable IPv6 address still works over IPv4. The name lookup
+/// and all the attempts share one `timeout`.
 fn dial(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve the host name: {e}"))?
-        .collect();
+    let deadline = Instant::now() + timeout;
+    let addrs = dns::resolve(host, port, timeout)?;
     let mut last = String::from("host name resolved to no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
+    let count = addrs.len();
+    for (i, addr) in addrs.into_iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("{addr}: timed out after {timeout:?}"));
+        }
+        // An even share of what is left, so one black-holed address cannot
+        // use up the time the next one needed; the last gets all the rest.
+        let share = left / (count - i) as u32;
+        match TcpStream::connect_timeout(&addr, share.max(Duration::from_millis(1))) {
             Ok(tcp) => return Ok(tcp),
             Err(e) if is_would_block(&e) => last = format!("{addr}: timed out after {timeout:?}"),
             Err(e) => last = format!("{addr}: {e}"),
