@@ -93,6 +93,21 @@ impl Dialer {
 
 /// What the core should make of a transport error.
 pub fn disconnect_for(e: &TransportError) -> Disconnect {
+    if let TransportError::Status {
+        status,
+        retry_after,
+    } = e
+    {
+        // The core alone says what a status means.
+        let kind = match core::HttpOutcome::from_status(*status) {
+            core::HttpOutcome::Disconnected(kind) => kind,
+            _ => DisconnectKind::Network,
+        };
+        let retry_after = retry_after
+            .as_deref()
+            .and_then(|v| core::parse_retry_after(v, unix_now()));
+        return Disconnect { kind, retry_after };
+    }
     let kind = if e.is_auth() {
         DisconnectKind::AuthFailed
     } else if e.is_throttled() {

@@ -390,7 +390,8 @@ impl Runtime {
 
     fn http_failed(&mut self, e: TransportError) {
         let status = match &e {
-            TransportError::Http { status, .. }
+            TransportError::Status { status, .. }
+            | TransportError::Http { status, .. }
             | TransportError::Auth { status }
             | TransportError::Rejected { status } => Some(*status),
             _ => None,

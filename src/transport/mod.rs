@@ -85,6 +85,13 @@ pub enum TransportError {
     /// redirect, an unexpected status). Sending it again unchanged is
     /// pointless.
     Rejected { status: u16 },
+    /// The server answered with a status other than 2xx. Transports do not
+    /// interpret it: the protocol core decides what it means.
+    /// `retry_after` is the raw `Retry-After` header, if the server sent one.
+    Status {
+        status: u16,
+        retry_after: Option<String>,
+    },
     /// A message from the server exceeded the configured limit (after
     /// decompression, for HTTP). It was discarded unread.
     TooLarge { limit: usize },
@@ -191,6 +198,16 @@ impl fmt::Display for TransportError {
                 "server rejected the request: HTTP {status}{}; it will not be retried as is",
                 status::describe(*status)
             ),
+            Self::Status {
+                status,
+                retry_after,
+            } => {
+                write!(f, "server answered HTTP {status}{}", status::describe(*status))?;
+                if let Some(raw) = retry_after {
+                    write!(f, " (Retry-After: {})", printable(raw, 64))?;
+                }
+                Ok(())
+            }
             Self::TooLarge { limit } => write!(
                 f,
                 "message from the server exceeds the {limit}-byte limit and was discarded"
