@@ -5,6 +5,7 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use fluent_bit_opamp::core::{self, DisconnectKind, HttpOutcome, Rejection};
 use fluent_bit_opamp::proto::ServerErrorResponseType;
 use fluent_bit_opamp::transport::http::{HttpConfig, HttpTransport};
 use fluent_bit_opamp::transport::{
@@ -36,6 +37,27 @@ fn exchange_err(server: &TestServer, reply: HttpReply) -> TransportError {
     transport(&config(server))
         .exchange(&UID, &messages::status_report(&UID, 1))
         .expect_err("exchange should fail")
+}
+
+/// What the protocol core (the one status mapper) makes of a refusal.
+fn outcome(err: &TransportError) -> HttpOutcome {
+    match err {
+        TransportError::Status { status, .. } => HttpOutcome::from_status(*status),
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+/// The wait the server asked for, as the core interprets it at `now`.
+fn retry_after(err: &TransportError, now: SystemTime) -> Option<Duration> {
+    let TransportError::Status {
+        retry_after: Some(raw),
+        ..
+    } = err
+    else {
+        return None;
+    };
+    let secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    core::parse_retry_after(raw, secs)
 }
 
 fn assert_no_secret(err: &TransportError) {
@@ -212,14 +234,17 @@ fn status_503_with_retry_after_seconds() {
     let err = exchange_err(&server, HttpReply::status_with(503, "Retry-After", "120"));
     assert_eq!(
         err,
-        TransportError::Http {
+        TransportError::Status {
             status: 503,
             retry_after: Some("120".into())
         }
     );
-    assert!(err.is_throttled() && err.is_retryable());
     assert_eq!(
-        err.retry_after(SystemTime::now()),
+        outcome(&err),
+        HttpOutcome::Disconnected(DisconnectKind::Throttled)
+    );
+    assert_eq!(
+        retry_after(&err, SystemTime::now()),
         Some(Duration::from_secs(120))
     );
 }
@@ -231,10 +256,13 @@ fn status_429_with_retry_after_date() {
         &server,
         HttpReply::status_with(429, "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),
     );
-    assert!(err.is_throttled());
+    assert_eq!(
+        outcome(&err),
+        HttpOutcome::Disconnected(DisconnectKind::Throttled)
+    );
     // 2015-10-21T07:28:00Z is 1445412480; ask one minute before it.
     let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480 - 60);
-    assert_eq!(err.retry_after(now), Some(Duration::from_secs(60)));
+    assert_eq!(retry_after(&err, now), Some(Duration::from_secs(60)));
 }
 
 #[test]
@@ -243,13 +271,16 @@ fn server_errors_without_retry_after_are_retryable() {
     let err = exchange_err(&server, HttpReply::status(500));
     assert_eq!(
         err,
-        TransportError::Http {
+        TransportError::Status {
             status: 500,
             retry_after: None
         }
     );
-    assert!(err.is_retryable() && !err.is_throttled());
-    assert_eq!(err.retry_after(SystemTime::now()), None);
+    assert_eq!(
+        outcome(&err),
+        HttpOutcome::Disconnected(DisconnectKind::Network)
+    );
+    assert_eq!(retry_after(&err, SystemTime::now()), None);
 }
 
 #[test]
@@ -257,8 +288,17 @@ fn auth_failures_are_classified_and_never_show_the_token() {
     let server = TestServer::start();
     for status in [401, 403] {
         let err = exchange_err(&server, HttpReply::status(status));
-        assert_eq!(err, TransportError::Auth { status });
-        assert!(err.is_auth() && !err.is_retryable());
+        assert_eq!(
+            err,
+            TransportError::Status {
+                status,
+                retry_after: None
+            }
+        );
+        assert_eq!(
+            outcome(&err),
+            HttpOutcome::Disconnected(DisconnectKind::AuthFailed)
+        );
         assert_no_secret(&err);
     }
 }
@@ -266,10 +306,16 @@ fn auth_failures_are_classified_and_never_show_the_token() {
 #[test]
 fn other_client_errors_are_not_retryable() {
     let server = TestServer::start();
-    for status in [413, 400] {
+    for (status, why) in [(413, Rejection::TooLarge), (400, Rejection::BadRequest)] {
         let err = exchange_err(&server, HttpReply::status(status));
-        assert_eq!(err, TransportError::Rejected { status });
-        assert!(!err.is_retryable());
+        assert_eq!(
+            err,
+            TransportError::Status {
+                status,
+                retry_after: None
+            }
+        );
+        assert_eq!(outcome(&err), HttpOutcome::Rejected(why));
     }
 }
 
@@ -280,7 +326,13 @@ fn redirects_are_not_followed() {
         &server,
         HttpReply::status_with(302, "Location", "http://127.0.0.1:1/elsewhere"),
     );
-    assert_eq!(err, TransportError::Rejected { status: 302 });
+    assert_eq!(
+        err,
+        TransportError::Status {
+            status: 302,
+            retry_after: None
+        }
+    );
     assert!(err.to_string().contains("new location"), "{err}");
     assert_eq!(server.recorded().http.len(), 1);
 }

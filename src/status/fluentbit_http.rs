@@ -14,9 +14,12 @@ use std::time::Duration;
 
 use super::metrics::{self, Metrics};
 use super::redact::redact_url_credentials;
+use crate::transport::connector::{self, Dialer};
+use crate::transport::TransportError;
 
 /// Each request's whole budget: connect, send and read.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
+const NO_ANSWER: &str = "no answer within 500 ms";
 /// Far beyond any real metrics payload; stops a confused peer from
 /// making us buffer without bound.
 const MAX_BODY: u64 = 4 << 20;
@@ -66,6 +69,7 @@ impl std::fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
+/// One client, one kept-alive connection, reused for every sample.
 pub struct FluentBitHttp {
     base: String,
     agent: ureq::Agent,
@@ -80,16 +84,17 @@ const V1_METRICS: &str = "/api/v1/metrics/prometheus";
 impl FluentBitHttp {
     /// `base` is the `http_server` property, e.g. `http://127.0.0.1:2020`.
     pub fn new(base: &str) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(TIMEOUT)
-            // The server is Fluent Bit's own loopback listener: an
-            // environment proxy would be wrong, and could leak metrics.
-            .try_proxy_from_env(false)
-            .redirects(0)
-            .build();
+        // Plain HTTP only, so no TLS roots are loaded. The server is Fluent
+        // Bit's own (loopback) listener: an environment proxy would be
+        // wrong, and could leak metrics.
+        let dialer = Dialer {
+            proxy: None,
+            tls: None,
+            connect_timeout: TIMEOUT,
+        };
         FluentBitHttp {
             base: base.trim_end_matches('/').to_string(),
-            agent,
+            agent: connector::agent(dialer, TIMEOUT),
             metrics_path: V2_METRICS,
         }
     }
@@ -101,25 +106,33 @@ impl FluentBitHttp {
     /// Status and body; HTTP error statuses are answers, not failures.
     fn get(&self, path: &str) -> Result<(u16, String), HttpError> {
         let url = format!("{}{}", self.base, path);
-        let resp = match self.agent.get(&url).call() {
+        let response = match self.agent.get(&url).call() {
             Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => {
-                let detail = match t.kind() {
-                    ureq::ErrorKind::ConnectionFailed => "connection refused".to_string(),
-                    ureq::ErrorKind::Io => "no answer within 500 ms".to_string(),
-                    ureq::ErrorKind::Dns => "host name did not resolve".to_string(),
-                    _ => redact_url_credentials(&t.to_string()),
-                };
+            // The kept-alive connection may have been closed by the server
+            // just as it was reused; one fresh attempt tells that apart
+            // from a server that is gone. A timeout is not retried: it
+            // would only double the wait.
+            Err(e) if !matches!(e, ureq::Error::Timeout(_)) => self
+                .agent
+                .get(&url)
+                .call()
+                .map_err(|e| HttpError::Unreachable {
+                    base: self.base.clone(),
+                    detail: unreachable_detail(e),
+                })?,
+            Err(e) => {
                 return Err(HttpError::Unreachable {
                     base: self.base.clone(),
-                    detail,
-                });
+                    detail: unreachable_detail(e),
+                })
             }
         };
-        let status = resp.status();
+        let status = response.status().as_u16();
         let mut body = String::new();
-        resp.into_reader()
+        // Read to the end (within the cap) so the connection is kept.
+        response
+            .into_body()
+            .into_reader()
             .take(MAX_BODY)
             .read_to_string(&mut body)
             .map_err(|e| HttpError::Unexpected {
@@ -162,6 +175,26 @@ impl FluentBitHttp {
         Ok((status == 200)
             .then(|| json_number(&body, "hot_reload_count"))
             .flatten())
+    }
+}
+
+/// Why the server could not be asked, in a few words.
+fn unreachable_detail(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(_) => NO_ANSWER.to_string(),
+        ureq::Error::Other(inner) => match inner.downcast::<TransportError>() {
+            Ok(ours) => match *ours {
+                TransportError::Connect { reason, .. } if reason.contains("refused") => {
+                    "connection refused".to_string()
+                }
+                TransportError::Connect { reason, .. } => redact_url_credentials(&reason),
+                TransportError::Timeout(_) => NO_ANSWER.to_string(),
+                other => redact_url_credentials(&other.to_string()),
+            },
+            Err(other) => redact_url_credentials(&other.to_string()),
+        },
+        ureq::Error::Io(io) => io.to_string(),
+        _ => "the answer is not valid HTTP".to_string(),
     }
 }
 

@@ -1,8 +1,9 @@
-//! Opening the byte stream under the WebSocket: TCP, optionally through an
-//! HTTP proxy tunnel, optionally wrapped in TLS.
+//! Opening the byte stream under both transports: TCP, optionally through
+//! an HTTP proxy tunnel, optionally wrapped in TLS.
 //!
-//! We dial ourselves instead of letting tungstenite do it so that the
-//! connect timeout, the proxy and our own rustls configuration apply, and so
+//! We dial ourselves instead of letting tungstenite or ureq do it so that
+//! the connect timeout (DNS included), the proxy rules and our own rustls
+//! configuration apply the same way to WebSocket and plain HTTP, and so
 //! read timeouts can be changed on the live socket for `recv(wait)`.
 
 use std::io::{self, Read, Write};
@@ -10,7 +11,6 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
@@ -49,6 +49,19 @@ impl Stream {
             .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
     }
 
+    /// Whether an idle connection can still carry a request: nothing may be
+    /// waiting to be read (an idle peer sends nothing; bytes or EOF mean it
+    /// is closing or confused). Looked at without consuming anything.
+    pub(crate) fn is_idle_and_open(&self) -> bool {
+        let tcp = self.tcp();
+        if tcp.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let open =
+            matches!(tcp.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        tcp.set_nonblocking(false).is_ok() && open
+    }
+
     pub(crate) fn shutdown(&mut self) {
         if let Self::Tls(tls) = self {
             tls.conn.send_close_notify();
@@ -56,6 +69,20 @@ impl Stream {
             let _ = tls.conn.complete_io(&mut tls.sock);
         }
         let _ = self.tcp().shutdown(Shutdown::Both);
+    }
+}
+
+/// Only where it goes: the TLS state holds keys.
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::Plain(_) => "Plain",
+            Self::Tls(_) => "Tls",
+        };
+        f.debug_struct("Stream")
+            .field("kind", &kind)
+            .field("peer", &self.tcp().peer_addr().ok())
+            .finish()
     }
 }
 
@@ -124,6 +151,24 @@ pub(crate) fn open(
     Ok(stream)
 }
 
+/// A plain connection to `proxy` itself, for requests it forwards
+/// (absolute-form, no tunnel): plain-HTTP endpoints only.
+pub(crate) fn open_to_proxy(
+    proxy: &Proxy,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+) -> Result<Stream, TransportError> {
+    let tcp = dial(proxy.host(), proxy.port(), connect_timeout).map_err(|reason| {
+        TransportError::Proxy {
+            proxy: proxy.to_string(),
+            reason,
+        }
+    })?;
+    set_timeouts(&tcp, io_timeout, io_timeout)?;
+    let _ = tcp.set_nodelay(true);
+    Ok(Stream::Plain(tcp))
+}
+
 fn set_timeouts(tcp: &TcpStream, read: Duration, write: Duration) -> Result<(), TransportError> {
     tcp.set_read_timeout(Some(read.max(Duration::from_millis(1))))
         .and_then(|()| tcp.set_write_timeout(Some(write.max(Duration::from_millis(1)))))
@@ -163,9 +208,8 @@ fn tunnel(
 ) -> Result<TcpStream, TransportError> {
     let target = endpoint.authority();
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    if let Some((user, password)) = proxy.credentials() {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+    if let Some(value) = proxy.authorization() {
+        request.push_str(&format!("Proxy-Authorization: {value}\r\n"));
     }
     request.push_str("\r\n");
     let fail = |reason: String| TransportError::Proxy {
