@@ -337,6 +337,22 @@ fn redirects_are_not_followed() {
     assert_eq!(server.recorded().http.len(), 1);
 }
 
+/// After a refusal the kept-alive connection serves the next exchange.
+#[test]
+fn a_refusal_keeps_the_connection() {
+    let server = TestServer::start();
+    server.script_http(HttpReply::status_with(503, "Retry-After", "1"));
+    let mut http = transport(&config(&server));
+    let body = messages::status_report(&UID, 1);
+    assert!(matches!(
+        http.exchange(&UID, &body),
+        Err(TransportError::Status { status: 503, .. })
+    ));
+    http.exchange(&UID, &body).unwrap();
+    let rec = server.recorded();
+    assert_eq!((rec.http.len(), rec.http_connections), (2, 1));
+}
+
 #[test]
 fn broken_responses_are_retryable_failures() {
     let server = TestServer::start();
@@ -392,6 +408,57 @@ fn plain_http_through_a_proxy() {
     );
 }
 
+/// `user:s3cret` in base64.
+const PROXY_AUTH: &str = "Basic dXNlcjpzM2NyZXQ=";
+
+/// A plain-HTTP endpoint is reached by handing the request to the proxy
+/// (absolute-form, no CONNECT), with the proxy URL's credentials on it.
+#[test]
+fn plain_http_through_a_proxy_with_credentials() {
+    let server = TestServer::start();
+    let proxy = TestProxy::start(Some(PROXY_AUTH));
+    let mut cfg = config(&server);
+    let url = format!("http://user:s3cret@{}", proxy.addr());
+    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&url).unwrap());
+    let mut http = transport(&cfg);
+    assert!(!format!("{http:?} {cfg:?}").contains("s3cret"));
+    for seq in 1..=2 {
+        http.exchange(&UID, &messages::status_report(&UID, seq))
+            .unwrap();
+    }
+    let requests = proxy.requests();
+    assert_eq!(
+        requests[0].request_line,
+        format!("POST http://{}/v1/opamp HTTP/1.1", server.http_addr())
+    );
+    assert_eq!(requests[0].proxy_authorization.as_deref(), Some(PROXY_AUTH));
+    let rec = server.recorded();
+    assert_eq!(rec.http.len(), 2);
+    // The second POST went over the same connection, head rewritten again.
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(
+        rec.http[1].target.starts_with("http://"),
+        "{}",
+        rec.http[1].target
+    );
+    assert_eq!(rec.http[1].header("proxy-authorization"), Some(PROXY_AUTH));
+}
+
+#[test]
+fn wrong_proxy_credentials_are_a_proxy_auth_error() {
+    let server = TestServer::start();
+    let proxy = TestProxy::start(Some(PROXY_AUTH));
+    let mut cfg = config(&server);
+    let url = format!("http://user:wr0ng@{}", proxy.addr());
+    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&url).unwrap());
+    let err = transport(&cfg)
+        .exchange(&UID, &messages::status_report(&UID, 1))
+        .unwrap_err();
+    assert!(matches!(err, TransportError::ProxyAuth { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("wr0ng"), "{err}");
+    assert!(server.recorded().http.is_empty());
+}
+
 fn tls_config(options: TlsOptions) -> std::sync::Arc<rustls::ClientConfig> {
     tls::build(&options).unwrap().config
 }
@@ -407,11 +474,17 @@ fn https_with_a_private_ca_and_client_certificate() {
         key_file: Some(pki.client_key_file.clone()),
         verify: true,
     }));
-    let reply = transport(&cfg)
-        .exchange(&UID, &messages::status_report(&UID, 1))
-        .unwrap();
-    assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
-    assert!(server.recorded().http[0].client_cert);
+    let mut http = transport(&cfg);
+    for seq in 1..=2 {
+        let reply = http
+            .exchange(&UID, &messages::status_report(&UID, seq))
+            .unwrap();
+        assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
+    }
+    let rec = server.recorded();
+    assert!(rec.http[0].client_cert);
+    // The TLS connection is kept alive too.
+    assert_eq!(rec.http_connections, 1);
 }
 
 #[test]
@@ -438,20 +511,27 @@ fn https_rejects_an_untrusted_server_unless_verify_is_off() {
 fn https_through_a_proxy_uses_connect() {
     let pki = TestPki::generate("http-proxy");
     let server = TestServer::start_tls(pki.server_config(false));
-    let proxy = TestProxy::start(None);
+    let proxy = TestProxy::start(Some(PROXY_AUTH));
     let mut cfg = config(&server);
     cfg.tls = Some(tls_config(TlsOptions {
         ca_file: Some(pki.ca_file.clone()),
         ..TlsOptions::default()
     }));
-    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&proxy.addr().to_string()).unwrap());
+    let url = format!("http://user:s3cret@{}", proxy.addr());
+    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&url).unwrap());
     transport(&cfg)
         .exchange(&UID, &messages::status_report(&UID, 1))
         .unwrap();
+    let request = &proxy.requests()[0];
     assert_eq!(
-        proxy.requests()[0].request_line,
+        request.request_line,
         format!("CONNECT {} HTTP/1.1", server.http_addr())
     );
+    assert_eq!(request.proxy_authorization.as_deref(), Some(PROXY_AUTH));
+    // Inside the tunnel the server sees an ordinary request, no credentials.
+    let rec = server.recorded();
+    assert_eq!(rec.http[0].target, "/v1/opamp");
+    assert_eq!(rec.http[0].header("proxy-authorization"), None);
 }
 
 /// The proxy decision is ours alone: with the standard variables pointing

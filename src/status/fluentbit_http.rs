@@ -270,6 +270,69 @@ mod tests {
         );
     }
 
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A stand-in for Fluent Bit's server: answers every GET with `ok`,
+    /// counting connections and requests; `close` ends each connection
+    /// after one answer (without saying so, as a server timing out an idle
+    /// connection would).
+    fn fake_server(close: bool) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (conns, requests) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (c, r) = (conns.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                std::thread::spawn(move || serve(tcp, &r, close));
+            }
+        });
+        (base, conns, requests)
+    }
+
+    fn serve(mut tcp: TcpStream, requests: &AtomicUsize, close: bool) {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = tcp.read(&mut byte) {
+            head.push(byte[0]);
+            if head.ends_with(b"\r\n\r\n") {
+                head.clear();
+                requests.fetch_add(1, Ordering::SeqCst);
+                let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+                if close {
+                    return;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn samples_reuse_one_kept_alive_connection() {
+        let (base, conns, requests) = fake_server(false);
+        let mut c = FluentBitHttp::new(&base);
+        for _ in 0..3 {
+            c.metrics().unwrap();
+            assert_eq!(c.health().unwrap(), FbHealth::Ok);
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 6);
+        assert_eq!(conns.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_connection_closed_by_the_server_is_replaced() {
+        let (base, conns, requests) = fake_server(true);
+        let c = FluentBitHttp::new(&base);
+        for _ in 0..3 {
+            assert_eq!(c.health().unwrap(), FbHealth::Ok);
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        assert!(conns.load(Ordering::SeqCst) >= 3);
+    }
+
     #[test]
     fn closed_port_is_a_clear_unreachable_error() {
         // Bind then drop to get a loopback port that nothing listens on.
