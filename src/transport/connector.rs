@@ -9,7 +9,7 @@
 //! `http://` endpoint we instead hand the request to the proxy to forward
 //! (many proxies allow `CONNECT` to port 443 only), which needs the
 //! request line in absolute form and the proxy's credentials in the head:
-//! [`Forward`] rewrites the head on its way out.
+//! [`forward`] rewrites the head on its way out.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -30,6 +30,9 @@ use super::endpoint::{Endpoint, Scheme};
 use super::proxy::Proxy;
 use super::stream::{self, Stream};
 use super::TransportError;
+
+mod forward;
+use forward::Forward;
 
 /// Read and write buffers per connection. Requests and answers are small
 /// protobufs or metrics text; ureq's 128 KiB defaults would be most of the
@@ -128,6 +131,8 @@ impl Connector for Dialer {
             buffers,
             forward,
             head_next: true,
+            read_timeout: None,
+            write_timeout: None,
         }))
     }
 }
@@ -186,6 +191,10 @@ pub(crate) struct Conn {
     /// The next write starts a request head: nothing was written since the
     /// last read (HTTP/1.1 without pipelining or `Expect: 100-continue`).
     head_next: bool,
+    /// What the socket was last told (None: not known), to skip needless
+    /// `setsockopt`s.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Conn {
@@ -204,7 +213,13 @@ impl Transport for Conn {
 
     fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
         let timeout = timeout.for_write();
-        set_timeout(&self.stream, budget(timeout)?, TcpTimeout::Write)?;
+        let limit = budget(timeout)?;
+        set_timeout(
+            &self.stream,
+            limit,
+            &mut self.write_timeout,
+            TcpTimeout::Write,
+        )?;
         let output = &self.buffers.output()[..amount];
         let bytes = match (&self.forward, self.head_next) {
             (Some(forward), true) => forward.rewrite(output),
@@ -223,7 +238,13 @@ impl Transport for Conn {
         let limit = budget(timeout)?;
         let deadline = limit.map(|left| Instant::now() + left);
         loop {
-            set_timeout(&self.stream, limit, TcpTimeout::Read)?;
+            let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            set_timeout(
+                &self.stream,
+                limit,
+                &mut self.read_timeout,
+                TcpTimeout::Read,
+            )?;
             match self.stream.read(self.buffers.input_append_buf()) {
                 Ok(n) => {
                     self.buffers.input_appended(n);
@@ -255,19 +276,36 @@ enum TcpTimeout {
     Write,
 }
 
+/// A socket timeout already set this much beyond the time left is kept:
+/// ureq's budget shrinks with every read and write, and re-arming the
+/// socket each time cost a `setsockopt` per call for nothing.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
+
 fn set_timeout(
     stream: &Stream,
     limit: Option<Duration>,
+    current: &mut Option<Duration>,
     which: TcpTimeout,
 ) -> Result<(), ureq::Error> {
     // Zero would mean "forever" to the OS: 1 ms is the floor.
     let limit = limit.map(|l| l.max(Duration::from_millis(1)));
+    // `current` starts unknown (None): what `stream::open` left is not
+    // tracked, so the first call always sets.
+    let close_enough = match (limit, *current) {
+        (Some(want), Some(set)) => set >= want && set - want <= TIMEOUT_SLACK,
+        _ => false,
+    };
+    if close_enough {
+        return Ok(());
+    }
     let tcp = stream.tcp();
     match which {
         TcpTimeout::Read => tcp.set_read_timeout(limit),
         TcpTimeout::Write => tcp.set_write_timeout(limit),
     }
-    .map_err(ureq::Error::Io)
+    .map_err(ureq::Error::Io)?;
+    *current = limit;
+    Ok(())
 }
 
 fn io_failure(e: io::Error, timeout: NextTimeout) -> ureq::Error {
@@ -277,86 +315,9 @@ fn io_failure(e: io::Error, timeout: NextTimeout) -> ureq::Error {
     }
 }
 
-/// Turns an origin-form request head into one a proxy forwards.
-struct Forward {
-    /// `http://host:port`, put in front of the path.
-    origin: String,
-    /// The `Proxy-Authorization` value: a password, never shown.
-    authorization: Option<String>,
-}
-
-impl Forward {
-    fn new(proxy: &Proxy, endpoint: &Endpoint) -> Self {
-        Self {
-            origin: format!("http://{}", endpoint.authority()),
-            authorization: proxy.authorization(),
-        }
-    }
-
-    /// `POST /p HTTP/1.1` becomes `POST http://host:port/p HTTP/1.1`,
-    /// followed by `Proxy-Authorization` when the proxy URL had
-    /// credentials. Anything that does not start with an origin-form
-    /// request line is passed on untouched.
-    fn rewrite<'a>(&self, head: &'a [u8]) -> Cow<'a, [u8]> {
-        let Some(line_end) = head.windows(2).position(|w| w == b"\r\n") else {
-            return Cow::Borrowed(head);
-        };
-        let line = &head[..line_end];
-        let Some(space) = line.iter().position(|&b| b == b' ') else {
-            return Cow::Borrowed(head);
-        };
-        if line.get(space + 1) != Some(&b'/') {
-            return Cow::Borrowed(head);
-        }
-        let mut out = Vec::with_capacity(head.len() + self.origin.len() + 64);
-        out.extend_from_slice(&line[..=space]);
-        out.extend_from_slice(self.origin.as_bytes());
-        out.extend_from_slice(&line[space + 1..]);
-        out.extend_from_slice(b"\r\n");
-        if let Some(value) = &self.authorization {
-            out.extend_from_slice(b"Proxy-Authorization: ");
-            out.extend_from_slice(value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(&head[line_end + 2..]);
-        Cow::Owned(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn forward(proxy: &str) -> Forward {
-        let endpoint = Endpoint::parse("http://opamp.example:4320/v1/opamp").unwrap();
-        Forward::new(&Proxy::parse(proxy).unwrap(), &endpoint)
-    }
-
-    #[test]
-    fn forwarded_heads_are_absolute_and_carry_proxy_credentials() {
-        let head = b"POST /v1/opamp?x=1 HTTP/1.1\r\nhost: opamp.example:4320\r\n\r\nbody";
-        let out = forward("http://al%40ice:s3cret@proxy:3128").rewrite(head);
-        assert_eq!(
-            String::from_utf8_lossy(&out),
-            "POST http://opamp.example:4320/v1/opamp?x=1 HTTP/1.1\r\n\
-             Proxy-Authorization: Basic YWxAaWNlOnMzY3JldA==\r\n\
-             host: opamp.example:4320\r\n\r\nbody"
-        );
-        let out = forward("proxy:3128").rewrite(b"GET / HTTP/1.1\r\n\r\n");
-        assert_eq!(&out[..], b"GET http://opamp.example:4320/ HTTP/1.1\r\n\r\n");
-    }
-
-    #[test]
-    fn anything_else_passes_untouched() {
-        let f = forward("proxy:3128");
-        for bytes in [
-            &b"body bytes without a line end"[..],
-            b"GET http://already/absolute HTTP/1.1\r\n\r\n",
-            b"nospace\r\n",
-        ] {
-            assert!(matches!(f.rewrite(bytes), Cow::Borrowed(b) if b == bytes));
-        }
-    }
 
     #[test]
     fn debug_never_shows_proxy_credentials() {

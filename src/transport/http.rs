@@ -2,7 +2,7 @@
 //! AgentToServer and answered with a ServerToAgent.
 //!
 //! ureq writes and parses the HTTP/1.1 messages; connections are ours
-//! ([`connector`]), and so are gzip (both ways) and the size limits.
+//! (`transport::connector`), and so are gzip (both ways) and the size limits.
 
 use std::io;
 use std::sync::Arc;
