@@ -243,6 +243,12 @@ impl HttpTransport {
                 TransportError::Timeout("waiting for the server's HTTP response")
             }
             ureq::Error::Io(io) => io_failure(io),
+            // Neither the URL nor the header values are quoted: they may
+            // hold credentials.
+            ureq::Error::Http(_) | ureq::Error::BadUri(_) => TransportError::Config(format!(
+                "no valid HTTP request to {} can be made; check the endpoint and the configured headers",
+                self.shown
+            )),
             _ => TransportError::Protocol(format!("invalid HTTP response from {}", self.shown)),
         }
     }
