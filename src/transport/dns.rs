@@ -61,8 +61,11 @@ pub(crate) fn with_timeout<T: Send + 'static>(
     thread::Builder::new()
         .name("opamp-dns".into())
         .spawn(move || {
-            let _ = tx.send(work());
+            let answer = work();
+            // Out of the gate before answering, so a caller that got the
+            // answer finds the gate as it was.
             drop(pass);
+            let _ = tx.send(answer);
         })?;
     rx.recv_timeout(timeout)
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer within the time allowed"))
