@@ -34,12 +34,14 @@ use super::TransportError;
 mod forward;
 use forward::Forward;
 
-/// Read and write buffers per connection. Requests and answers are small
-/// protobufs or metrics text; ureq's 128 KiB defaults would be most of the
+/// Read and write buffers per connection (allocated on first use). Bodies
+/// stream through them in chunks, so they bound nothing but the request
+/// and response heads; ureq's 128 KiB defaults would be a large part of the
 /// plugin's memory for nothing.
-const BUFFER_SIZE: usize = 32 * 1024;
-/// Longest response head accepted; it has to fit the read buffer.
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+const BUFFER_SIZE: usize = 16 * 1024;
+/// Longest response head accepted; it has to fit the read buffer. 8 KiB
+/// is what common servers and proxies allow for a request head.
+const MAX_RESPONSE_HEAD: usize = 8 * 1024;
 /// How long an idle connection is kept. Long enough to span the usual
 /// polling and sampling intervals; a connection the server closed meanwhile
 /// is noticed before reuse ([`Stream::is_idle_and_open`]).
