@@ -197,6 +197,23 @@ fn plain_oversized_body_is_refused_and_the_limit_itself_is_fine() {
     assert_eq!(http.exchange(&UID, &body).unwrap(), vec![7u8; 1024]);
 }
 
+/// Bodies far larger than the connection buffers stream through them.
+#[test]
+fn large_bodies_both_ways() {
+    let server = TestServer::start();
+    let pushed = messages::remote_config(&UID, &"k: v\n".repeat(100_000));
+    server.script_http(HttpReply::Ok {
+        body: pushed.clone(),
+        gzip: false,
+    });
+    let mut cfg = config(&server);
+    cfg.compress = false;
+    let sent: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+    let reply = transport(&cfg).exchange(&UID, &sent).unwrap();
+    assert_eq!(reply, pushed);
+    assert_eq!(server.recorded().http[0].raw_body, sent);
+}
+
 #[test]
 fn oversized_request_is_not_sent() {
     let server = TestServer::start();
