@@ -112,14 +112,15 @@ impl FluentBitHttp {
             // just as it was reused; one fresh attempt tells that apart
             // from a server that is gone. A timeout is not retried: it
             // would only double the wait.
-            Err(e) if !matches!(e, ureq::Error::Timeout(_)) => self
-                .agent
-                .get(&url)
-                .call()
-                .map_err(|e| HttpError::Unreachable {
-                    base: self.base.clone(),
-                    detail: unreachable_detail(e),
-                })?,
+            Err(e) if !timed_out(&e) => {
+                self.agent
+                    .get(&url)
+                    .call()
+                    .map_err(|e| HttpError::Unreachable {
+                        base: self.base.clone(),
+                        detail: unreachable_detail(e),
+                    })?
+            }
             Err(e) => {
                 return Err(HttpError::Unreachable {
                     base: self.base.clone(),
@@ -175,6 +176,22 @@ impl FluentBitHttp {
         Ok((status == 200)
             .then(|| json_number(&body, "hot_reload_count"))
             .flatten())
+    }
+}
+
+/// Whether the time ran out (ureq's budget, or our dial's).
+fn timed_out(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Other(inner) => match inner.downcast_ref::<TransportError>() {
+            Some(TransportError::Timeout(_)) => true,
+            // The texts of `stream::dial` and `dns::resolve`.
+            Some(TransportError::Connect { reason, .. }) => {
+                reason.contains("timed out") || reason.contains("did not finish")
+            }
+            _ => false,
+        },
+        _ => false,
     }
 }
 
