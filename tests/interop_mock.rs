@@ -63,7 +63,8 @@ fn requests(mock: &Mock) -> String {
     ureq::get(&mock.control)
         .call()
         .unwrap()
-        .into_string()
+        .body_mut()
+        .read_to_string()
         .unwrap()
 }
 

@@ -296,10 +296,12 @@ fn init_failure_restores_last_known_good_within_one_restart() {
 
 fn reload_count(port: u16) -> u64 {
     ureq::get(&format!("http://127.0.0.1:{port}/api/v2/reload"))
-        .timeout(Duration::from_millis(500))
+        .config()
+        .timeout_global(Some(Duration::from_millis(500)))
+        .build()
         .call()
         .ok()
-        .and_then(|r| r.into_string().ok())
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
         .and_then(|t| {
             let n = t.split("\"hot_reload_count\":").nth(1)?;
             n.trim_start()

@@ -3,8 +3,9 @@
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use fluent_bit_opamp::core::{self, DisconnectKind, HttpOutcome, Rejection};
 use fluent_bit_opamp::proto::ServerErrorResponseType;
 use fluent_bit_opamp::transport::http::{HttpConfig, HttpTransport};
 use fluent_bit_opamp::transport::{
@@ -41,6 +42,27 @@ fn exchange_err(server: &TestServer, reply: HttpReply) -> TransportError {
     transport(&config(server))
         .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .expect_err("exchange should fail")
+}
+
+/// What the protocol core (the one status mapper) makes of a refusal.
+fn outcome(err: &TransportError) -> HttpOutcome {
+    match err {
+        TransportError::Status { status, .. } => HttpOutcome::from_status(*status),
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+/// The wait the server asked for, as the core interprets it at `now`.
+fn retry_after(err: &TransportError, now: SystemTime) -> Option<Duration> {
+    let TransportError::Status {
+        retry_after: Some(raw),
+        ..
+    } = err
+    else {
+        return None;
+    };
+    let secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    core::parse_retry_after(raw, secs)
 }
 
 fn assert_no_secret(err: &TransportError) {
@@ -180,6 +202,23 @@ fn plain_oversized_body_is_refused_and_the_limit_itself_is_fine() {
     assert_eq!(http.exchange(&uid_text(), &body).unwrap(), vec![7u8; 1024]);
 }
 
+/// Bodies far larger than the connection buffers stream through them.
+#[test]
+fn large_bodies_both_ways() {
+    let server = TestServer::start();
+    let pushed = messages::remote_config(&UID, &"k: v\n".repeat(100_000));
+    server.script_http(HttpReply::Ok {
+        body: pushed.clone(),
+        gzip: false,
+    });
+    let mut cfg = config(&server);
+    cfg.compress = false;
+    let sent: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+    let reply = transport(&cfg).exchange(&uid_text(), &sent).unwrap();
+    assert_eq!(reply, pushed);
+    assert_eq!(server.recorded().http[0].raw_body, sent);
+}
+
 #[test]
 fn oversized_request_is_not_sent() {
     let server = TestServer::start();
@@ -224,6 +263,14 @@ fn status_503_with_retry_after_seconds() {
             retry_after: Some("120".into())
         }
     );
+    assert_eq!(
+        outcome(&err),
+        HttpOutcome::Disconnected(DisconnectKind::Throttled)
+    );
+    assert_eq!(
+        retry_after(&err, SystemTime::now()),
+        Some(Duration::from_secs(120))
+    );
 }
 
 #[test]
@@ -233,23 +280,17 @@ fn status_429_with_retry_after_date() {
         &server,
         HttpReply::status_with(429, "Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT"),
     );
-    // The raw header goes up; the core's parser reads it.
-    let TransportError::Status {
-        status: 429,
-        retry_after: Some(raw),
-    } = err
-    else {
-        panic!("{err:?}");
-    };
-    // 2015-10-21T07:28:00Z is 1445412480; ask one minute before it.
     assert_eq!(
-        fluent_bit_opamp::core::parse_retry_after(&raw, 1_445_412_480 - 60),
-        Some(Duration::from_secs(60))
+        outcome(&err),
+        HttpOutcome::Disconnected(DisconnectKind::Throttled)
     );
+    // 2015-10-21T07:28:00Z is 1445412480; ask one minute before it.
+    let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480 - 60);
+    assert_eq!(retry_after(&err, now), Some(Duration::from_secs(60)));
 }
 
 #[test]
-fn server_errors_without_retry_after_carry_no_hint() {
+fn server_errors_without_retry_after_are_retryable() {
     let server = TestServer::start();
     let err = exchange_err(&server, HttpReply::status(500));
     assert_eq!(
@@ -259,10 +300,15 @@ fn server_errors_without_retry_after_carry_no_hint() {
             retry_after: None
         }
     );
+    assert_eq!(
+        outcome(&err),
+        HttpOutcome::Disconnected(DisconnectKind::Network)
+    );
+    assert_eq!(retry_after(&err, SystemTime::now()), None);
 }
 
 #[test]
-fn auth_failures_are_reported_raw_and_never_show_the_token() {
+fn auth_failures_are_classified_and_never_show_the_token() {
     let server = TestServer::start();
     for status in [401, 403] {
         let err = exchange_err(&server, HttpReply::status(status));
@@ -273,14 +319,18 @@ fn auth_failures_are_reported_raw_and_never_show_the_token() {
                 retry_after: None
             }
         );
+        assert_eq!(
+            outcome(&err),
+            HttpOutcome::Disconnected(DisconnectKind::AuthFailed)
+        );
         assert_no_secret(&err);
     }
 }
 
 #[test]
-fn other_client_errors_are_reported_raw() {
+fn other_client_errors_are_not_retryable() {
     let server = TestServer::start();
-    for status in [413, 400] {
+    for (status, why) in [(413, Rejection::TooLarge), (400, Rejection::BadRequest)] {
         let err = exchange_err(&server, HttpReply::status(status));
         assert_eq!(
             err,
@@ -289,6 +339,7 @@ fn other_client_errors_are_reported_raw() {
                 retry_after: None
             }
         );
+        assert_eq!(outcome(&err), HttpOutcome::Rejected(why));
     }
 }
 
@@ -308,6 +359,22 @@ fn redirects_are_not_followed() {
     );
     assert!(err.to_string().contains("new location"), "{err}");
     assert_eq!(server.recorded().http.len(), 1);
+}
+
+/// After a refusal the kept-alive connection serves the next exchange.
+#[test]
+fn a_refusal_keeps_the_connection() {
+    let server = TestServer::start();
+    server.script_http(HttpReply::status_with(503, "Retry-After", "1"));
+    let mut http = transport(&config(&server));
+    let body = messages::status_report(&UID, 1);
+    assert!(matches!(
+        http.exchange(&uid_text(), &body),
+        Err(TransportError::Status { status: 503, .. })
+    ));
+    http.exchange(&uid_text(), &body).unwrap();
+    let rec = server.recorded();
+    assert_eq!((rec.http.len(), rec.http_connections), (2, 1));
 }
 
 #[test]
@@ -370,6 +437,57 @@ fn plain_http_through_a_proxy() {
     );
 }
 
+/// `user:s3cret` in base64.
+const PROXY_AUTH: &str = "Basic dXNlcjpzM2NyZXQ=";
+
+/// A plain-HTTP endpoint is reached by handing the request to the proxy
+/// (absolute-form, no CONNECT), with the proxy URL's credentials on it.
+#[test]
+fn plain_http_through_a_proxy_with_credentials() {
+    let server = TestServer::start();
+    let proxy = TestProxy::start(Some(PROXY_AUTH));
+    let mut cfg = config(&server);
+    let url = format!("http://user:s3cret@{}", proxy.addr());
+    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&url).unwrap());
+    let mut http = transport(&cfg);
+    assert!(!format!("{http:?} {cfg:?}").contains("s3cret"));
+    for seq in 1..=2 {
+        http.exchange(&uid_text(), &messages::status_report(&UID, seq))
+            .unwrap();
+    }
+    let requests = proxy.requests();
+    assert_eq!(
+        requests[0].request_line,
+        format!("POST http://{}/v1/opamp HTTP/1.1", server.http_addr())
+    );
+    assert_eq!(requests[0].proxy_authorization.as_deref(), Some(PROXY_AUTH));
+    let rec = server.recorded();
+    assert_eq!(rec.http.len(), 2);
+    // The second POST went over the same connection, head rewritten again.
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert!(
+        rec.http[1].target.starts_with("http://"),
+        "{}",
+        rec.http[1].target
+    );
+    assert_eq!(rec.http[1].header("proxy-authorization"), Some(PROXY_AUTH));
+}
+
+#[test]
+fn wrong_proxy_credentials_are_a_proxy_auth_error() {
+    let server = TestServer::start();
+    let proxy = TestProxy::start(Some(PROXY_AUTH));
+    let mut cfg = config(&server);
+    let url = format!("http://user:wr0ng@{}", proxy.addr());
+    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&url).unwrap());
+    let err = transport(&cfg)
+        .exchange(&uid_text(), &messages::status_report(&UID, 1))
+        .unwrap_err();
+    assert!(matches!(err, TransportError::ProxyAuth { .. }), "{err:?}");
+    assert!(!format!("{err} {err:?}").contains("wr0ng"), "{err}");
+    assert!(server.recorded().http.is_empty());
+}
+
 fn tls_config(options: TlsOptions) -> std::sync::Arc<rustls::ClientConfig> {
     tls::build(&options).unwrap().config
 }
@@ -385,11 +503,17 @@ fn https_with_a_private_ca_and_client_certificate() {
         key_file: Some(pki.client_key_file.clone()),
         verify: true,
     }));
-    let reply = transport(&cfg)
-        .exchange(&uid_text(), &messages::status_report(&UID, 1))
-        .unwrap();
-    assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
-    assert!(server.recorded().http[0].client_cert);
+    let mut http = transport(&cfg);
+    for seq in 1..=2 {
+        let reply = http
+            .exchange(&uid_text(), &messages::status_report(&UID, seq))
+            .unwrap();
+        assert_eq!(messages::decode_server(&reply).instance_uid, UID.to_vec());
+    }
+    let rec = server.recorded();
+    assert!(rec.http[0].client_cert);
+    // The TLS connection is kept alive too.
+    assert_eq!(rec.http_connections, 1);
 }
 
 #[test]
@@ -416,20 +540,27 @@ fn https_rejects_an_untrusted_server_unless_verify_is_off() {
 fn https_through_a_proxy_uses_connect() {
     let pki = TestPki::generate("http-proxy");
     let server = TestServer::start_tls(pki.server_config(false));
-    let proxy = TestProxy::start(None);
+    let proxy = TestProxy::start(Some(PROXY_AUTH));
     let mut cfg = config(&server);
     cfg.tls = Some(tls_config(TlsOptions {
         ca_file: Some(pki.ca_file.clone()),
         ..TlsOptions::default()
     }));
-    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&proxy.addr().to_string()).unwrap());
+    let url = format!("http://user:s3cret@{}", proxy.addr());
+    cfg.proxy = ProxyMode::Explicit(Proxy::parse(&url).unwrap());
     transport(&cfg)
         .exchange(&uid_text(), &messages::status_report(&UID, 1))
         .unwrap();
+    let request = &proxy.requests()[0];
     assert_eq!(
-        proxy.requests()[0].request_line,
+        request.request_line,
         format!("CONNECT {} HTTP/1.1", server.http_addr())
     );
+    assert_eq!(request.proxy_authorization.as_deref(), Some(PROXY_AUTH));
+    // Inside the tunnel the server sees an ordinary request, no credentials.
+    let rec = server.recorded();
+    assert_eq!(rec.http[0].target, "/v1/opamp");
+    assert_eq!(rec.http[0].header("proxy-authorization"), None);
 }
 
 /// The proxy decision is ours alone: with the standard variables pointing

@@ -14,9 +14,12 @@ use std::time::Duration;
 
 use super::metrics::{self, Metrics};
 use super::redact::redact_url_credentials;
+use crate::transport::connector::{self, Dialer};
+use crate::transport::TransportError;
 
 /// Each request's whole budget: connect, send and read.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
+const NO_ANSWER: &str = "no answer within 500 ms";
 /// Far beyond any real metrics payload; stops a confused peer from
 /// making us buffer without bound.
 const MAX_BODY: u64 = 4 << 20;
@@ -66,6 +69,7 @@ impl std::fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
+/// One client, one kept-alive connection, reused for every sample.
 pub struct FluentBitHttp {
     base: String,
     agent: ureq::Agent,
@@ -80,16 +84,17 @@ const V1_METRICS: &str = "/api/v1/metrics/prometheus";
 impl FluentBitHttp {
     /// `base` is the `http_server` property, e.g. `http://127.0.0.1:2020`.
     pub fn new(base: &str) -> Self {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(TIMEOUT)
-            // The server is Fluent Bit's own loopback listener: an
-            // environment proxy would be wrong, and could leak metrics.
-            .try_proxy_from_env(false)
-            .redirects(0)
-            .build();
+        // Plain HTTP only, so no TLS roots are loaded. The server is Fluent
+        // Bit's own (loopback) listener: an environment proxy would be
+        // wrong, and could leak metrics.
+        let dialer = Dialer {
+            proxy: None,
+            tls: None,
+            connect_timeout: TIMEOUT,
+        };
         FluentBitHttp {
             base: base.trim_end_matches('/').to_string(),
-            agent,
+            agent: connector::agent(dialer, TIMEOUT),
             metrics_path: V2_METRICS,
         }
     }
@@ -101,25 +106,34 @@ impl FluentBitHttp {
     /// Status and body; HTTP error statuses are answers, not failures.
     fn get(&self, path: &str) -> Result<(u16, String), HttpError> {
         let url = format!("{}{}", self.base, path);
-        let resp = match self.agent.get(&url).call() {
+        let response = match self.agent.get(&url).call() {
             Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => {
-                let detail = match t.kind() {
-                    ureq::ErrorKind::ConnectionFailed => "connection refused".to_string(),
-                    ureq::ErrorKind::Io => "no answer within 500 ms".to_string(),
-                    ureq::ErrorKind::Dns => "host name did not resolve".to_string(),
-                    _ => redact_url_credentials(&t.to_string()),
-                };
+            // The kept-alive connection may have been closed by the server
+            // just as it was reused; one fresh attempt tells that apart
+            // from a server that is gone. A timeout is not retried: it
+            // would only double the wait.
+            Err(e) if !timed_out(&e) => {
+                self.agent
+                    .get(&url)
+                    .call()
+                    .map_err(|e| HttpError::Unreachable {
+                        base: self.base.clone(),
+                        detail: unreachable_detail(e),
+                    })?
+            }
+            Err(e) => {
                 return Err(HttpError::Unreachable {
                     base: self.base.clone(),
-                    detail,
-                });
+                    detail: unreachable_detail(e),
+                })
             }
         };
-        let status = resp.status();
+        let status = response.status().as_u16();
         let mut body = String::new();
-        resp.into_reader()
+        // Read to the end (within the cap) so the connection is kept.
+        response
+            .into_body()
+            .into_reader()
             .take(MAX_BODY)
             .read_to_string(&mut body)
             .map_err(|e| HttpError::Unexpected {
@@ -162,6 +176,42 @@ impl FluentBitHttp {
         Ok((status == 200)
             .then(|| json_number(&body, "hot_reload_count"))
             .flatten())
+    }
+}
+
+/// Whether the time ran out (ureq's budget, or our dial's).
+fn timed_out(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(_) => true,
+        ureq::Error::Other(inner) => match inner.downcast_ref::<TransportError>() {
+            Some(TransportError::Timeout(_)) => true,
+            // The texts of `stream::dial` and `dns::resolve`.
+            Some(TransportError::Connect { reason, .. }) => {
+                reason.contains("timed out") || reason.contains("did not finish")
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Why the server could not be asked, in a few words.
+fn unreachable_detail(e: ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(_) => NO_ANSWER.to_string(),
+        ureq::Error::Other(inner) => match inner.downcast::<TransportError>() {
+            Ok(ours) => match *ours {
+                TransportError::Connect { reason, .. } if reason.contains("refused") => {
+                    "connection refused".to_string()
+                }
+                TransportError::Connect { reason, .. } => redact_url_credentials(&reason),
+                TransportError::Timeout(_) => NO_ANSWER.to_string(),
+                other => redact_url_credentials(&other.to_string()),
+            },
+            Err(other) => redact_url_credentials(&other.to_string()),
+        },
+        ureq::Error::Io(io) => io.to_string(),
+        _ => "the answer is not valid HTTP".to_string(),
     }
 }
 
@@ -235,6 +285,69 @@ mod tests {
             health_from_answer(200, r#"{"fluent-bit":{}}"#),
             FbHealth::Off
         );
+    }
+
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A stand-in for Fluent Bit's server: answers every GET with `ok`,
+    /// counting connections and requests; `close` ends each connection
+    /// after one answer (without saying so, as a server timing out an idle
+    /// connection would).
+    fn fake_server(close: bool) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (conns, requests) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (c, r) = (conns.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                c.fetch_add(1, Ordering::SeqCst);
+                let r = r.clone();
+                std::thread::spawn(move || serve(tcp, &r, close));
+            }
+        });
+        (base, conns, requests)
+    }
+
+    fn serve(mut tcp: TcpStream, requests: &AtomicUsize, close: bool) {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while let Ok(1) = tcp.read(&mut byte) {
+            head.push(byte[0]);
+            if head.ends_with(b"\r\n\r\n") {
+                head.clear();
+                requests.fetch_add(1, Ordering::SeqCst);
+                let _ = tcp.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+                if close {
+                    return;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn samples_reuse_one_kept_alive_connection() {
+        let (base, conns, requests) = fake_server(false);
+        let mut c = FluentBitHttp::new(&base);
+        for _ in 0..3 {
+            c.metrics().unwrap();
+            assert_eq!(c.health().unwrap(), FbHealth::Ok);
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 6);
+        assert_eq!(conns.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_connection_closed_by_the_server_is_replaced() {
+        let (base, conns, requests) = fake_server(true);
+        let c = FluentBitHttp::new(&base);
+        for _ in 0..3 {
+            assert_eq!(c.health().unwrap(), FbHealth::Ok);
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), 3);
+        assert!(conns.load(Ordering::SeqCst) >= 3);
     }
 
     #[test]

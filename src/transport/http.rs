@@ -1,11 +1,19 @@
 //! The plain-HTTP transport: each exchange is one POST carrying an
 //! AgentToServer and answered with a ServerToAgent.
+//!
+//! ureq writes and parses the HTTP/1.1 messages; connections are ours
+//! (`transport::connector`), and so are gzip (both ways) and the size limits.
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use flate2::read::MultiGzDecoder;
+use ureq::http::Response;
+use ureq::Body;
+
 use super::body::{self, BodyError};
+use super::connector::{self, Dialer};
 use super::endpoint::Endpoint;
 use super::headers::Headers;
 use super::proxy::{self, ProxyMode};
@@ -81,8 +89,9 @@ pub struct HttpTransport {
     url: String,
     /// For messages: never carries the query string.
     shown: String,
-    /// The proxy in use, for messages (no credentials).
-    proxy: Option<String>,
+    /// The proxy requests are handed to (plain `http://` endpoints only),
+    /// for messages: no credentials.
+    forwarding_proxy: Option<String>,
     headers: Headers,
     max_message_size: usize,
     max_send_size: usize,
@@ -98,37 +107,30 @@ impl HttpTransport {
                 endpoint.scheme().as_str()
             )));
         }
-        let mut builder = ureq::AgentBuilder::new()
-            .timeout_connect(config.connect_timeout)
-            .timeout(config.request_timeout)
-            // A redirected POST would be replayed as a GET, or carry our
-            // Authorization header to another host. Neither is wanted:
-            // a 3xx is reported so the operator fixes the endpoint.
-            .redirects(0)
-            // ureq would otherwise read the proxy variables itself, without
-            // NO_PROXY, overriding what `proxy::resolve` decided.
-            .try_proxy_from_env(false)
-            .user_agent(super::USER_AGENT)
-            .max_idle_connections_per_host(1);
-        if endpoint.scheme().is_tls() {
-            let tls = match &config.tls {
-                Some(tls) => tls.clone(),
-                None => tls::build(&TlsOptions::default())?.config,
-            };
-            builder = builder.tls_config(tls);
-        }
+        let tls = match (&config.tls, endpoint.scheme().is_tls()) {
+            (_, false) => None,
+            (Some(tls), true) => Some(tls.clone()),
+            (None, true) => Some(tls::build(&TlsOptions::default())?.config),
+        };
         let proxy = proxy::resolve(&config.proxy, endpoint)?;
-        if let Some(proxy) = &proxy {
-            let ureq_proxy = ureq::Proxy::new(proxy.url_with_credentials()).map_err(|_| {
-                TransportError::Config(format!("proxy {proxy} is not usable by the HTTP client"))
-            })?;
-            builder = builder.proxy(ureq_proxy);
-        }
+        let forwarding_proxy = proxy
+            .as_ref()
+            .filter(|_| tls.is_none())
+            .map(|p| p.to_string());
+        let dialer = Dialer {
+            proxy,
+            tls,
+            connect_timeout: config.connect_timeout,
+        };
         Ok(Self {
-            agent: builder.build(),
+            // Redirects are not followed: a redirected POST would be
+            // replayed as a GET, or carry our Authorization header to
+            // another host. A 3xx is reported so the operator fixes the
+            // endpoint.
+            agent: connector::agent(dialer, config.request_timeout),
             url: endpoint.url(),
             shown: endpoint.to_string(),
-            proxy: proxy.map(|p| p.to_string()),
+            forwarding_proxy,
             headers: config.headers.clone(),
             max_message_size: config.max_message_size,
             max_send_size: config.max_send_size,
@@ -136,8 +138,9 @@ impl HttpTransport {
         })
     }
 
-    /// POST one AgentToServer (protobuf bytes) and return the
-    /// ServerToAgent bytes from the response.
+    /// POST one AgentToServer (already encoded) and return the body of the
+    /// answer, decompressed and within the size limit. Any status but 2xx
+    /// is [`TransportError::Status`], for the protocol core to interpret.
     pub fn exchange(&mut self, instance_uid: &str, body: &[u8]) -> Result<Vec<u8>, TransportError> {
         if body.len() > self.max_send_size {
             return Err(TransportError::RequestTooLarge {
@@ -148,49 +151,69 @@ impl HttpTransport {
         let mut request = self
             .agent
             .post(&self.url)
-            .set("Content-Type", CONTENT_TYPE)
-            .set(INSTANCE_UID_HEADER, instance_uid)
-            .set("Accept-Encoding", "gzip");
+            .header("Content-Type", CONTENT_TYPE)
+            .header(INSTANCE_UID_HEADER, instance_uid)
+            .header("Accept-Encoding", "gzip");
         for (name, value) in self.headers.iter() {
-            request = request.set(name, value);
+            // As bytes: HTTP allows non-ASCII (obs-text) values.
+            request = request.header(name, value.as_bytes());
         }
         let result = if self.compress && body.len() >= GZIP_MIN_BODY {
             request
-                .set("Content-Encoding", "gzip")
-                .send_bytes(&body::gzip(body))
+                .header("Content-Encoding", "gzip")
+                .send(&body::gzip(body)[..])
         } else {
-            request.send_bytes(body)
+            request.send(body)
         };
-        match result {
-            Ok(response) if (200..300).contains(&response.status()) => self.read_body(response),
-            // ureq returns 1xx/3xx as successes; for us they are refusals.
-            Ok(response) => Err(TransportError::Status {
-                status: response.status(),
-                retry_after: None,
-            }),
-            Err(ureq::Error::Status(code, response)) => Err(TransportError::Status {
-                status: code,
-                retry_after: response.header("Retry-After").map(str::to_string),
-            }),
-            Err(ureq::Error::Transport(t)) => Err(self.transport_error(t)),
+        let response = result.map_err(|e| self.failure(e))?;
+        let status = response.status().as_u16();
+        if let (407, Some(proxy)) = (status, &self.forwarding_proxy) {
+            // The proxy speaking, not the server: the same answer to
+            // CONNECT is reported this way too (see `stream::tunnel`).
+            return Err(TransportError::ProxyAuth {
+                proxy: proxy.clone(),
+            });
         }
+        if !(200..300).contains(&status) {
+            let retry_after = response
+                .headers()
+                .get("Retry-After")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            discard(response);
+            return Err(TransportError::Status {
+                status,
+                retry_after,
+            });
+        }
+        self.read_body(response)
     }
 
-    fn read_body(&self, response: ureq::Response) -> Result<Vec<u8>, TransportError> {
+    fn read_body(&self, response: Response<Body>) -> Result<Vec<u8>, TransportError> {
         // A declared length over the limit is refused unread. With gzip the
         // declared length is the compressed size, which real bodies never
         // inflate past the decompressed limit.
-        let declared = response
-            .header("Content-Length")
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.max_message_size as u64) {
+        if response
+            .body()
+            .content_length()
+            .is_some_and(|len| len > self.max_message_size as u64)
+        {
             return Err(TransportError::TooLarge {
                 limit: self.max_message_size,
             });
         }
-        // ureq has already wrapped a gzip body in a decoder, so the limit
-        // below counts decompressed bytes: a gzip bomb stops at the limit.
-        body::read_limited(response.into_reader(), self.max_message_size).map_err(|e| match e {
+        let gzipped = response
+            .headers()
+            .get("Content-Encoding")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let reader = response.into_body().into_reader();
+        // The limit counts decompressed bytes: a gzip bomb stops there.
+        let result = if gzipped {
+            body::read_limited(MultiGzDecoder::new(reader), self.max_message_size)
+        } else {
+            body::read_limited(reader, self.max_message_size)
+        };
+        result.map_err(|e| match e {
             BodyError::TooLarge { limit } => TransportError::TooLarge { limit },
             BodyError::Corrupt(msg) => TransportError::Malformed(format!(
                 "the response body from {} is not valid gzip: {msg}",
@@ -203,59 +226,52 @@ impl HttpTransport {
         })
     }
 
-    /// ureq's own `Display` starts with the URL (which may hold a token in
-    /// its query) and, for header errors, the header line: neither may
-    /// reach the log, so messages are rebuilt from the error's parts.
-    fn transport_error(&self, t: ureq::Transport) -> TransportError {
-        use ureq::ErrorKind;
-        let source = std::error::Error::source(&t).map(|s| s.to_string());
-        let cause = || source.clone().unwrap_or_else(|| t.kind().to_string());
-        if let Some(timeout) = find_timeout(&t) {
-            return timeout;
-        }
-        if let Some(tls) = find_tls_error(&t) {
-            return TransportError::Tls(tls);
-        }
-        match t.kind() {
-            ErrorKind::Dns | ErrorKind::ConnectionFailed => TransportError::Connect {
-                target: self.shown.clone(),
-                reason: cause(),
+    /// Our own errors come back from the connector as they were made. For
+    /// ureq's, messages are rebuilt from the parts: some of its texts quote
+    /// the URL, whose query may hold a token.
+    fn failure(&self, e: ureq::Error) -> TransportError {
+        match e {
+            ureq::Error::Other(inner) => match inner.downcast::<TransportError>() {
+                Ok(ours) => *ours,
+                Err(other) => TransportError::Io(other.to_string()),
             },
-            ErrorKind::ProxyConnect => TransportError::Proxy {
-                proxy: self.proxy_shown(),
-                reason: format!("no tunnel to {}: {}", self.shown, cause()),
-            },
-            ErrorKind::ProxyUnauthorized => TransportError::ProxyAuth {
-                proxy: self.proxy_shown(),
-            },
-            ErrorKind::InvalidUrl
-            | ErrorKind::UnknownScheme
-            | ErrorKind::InvalidProxyUrl
-            | ErrorKind::InsecureRequestHttpsOnly => TransportError::Config(format!(
-                "the HTTP client cannot use {}: {}",
-                self.shown,
-                t.kind()
-            )),
-            ErrorKind::TooManyRedirects => TransportError::Status {
-                status: 300,
-                retry_after: None,
-            },
-            ErrorKind::BadStatus | ErrorKind::BadHeader | ErrorKind::HTTP => {
-                TransportError::Protocol(format!("invalid HTTP response from {}", self.shown))
+            ureq::Error::Timeout(_) => {
+                TransportError::Timeout("waiting for the server's HTTP response")
             }
-            ErrorKind::Io if is_eof(&t) => TransportError::Io(
-                "the server closed the connection before a complete response".into(),
-            ),
-            ErrorKind::Io => TransportError::Io(cause()),
+            ureq::Error::Io(io) => io_failure(io),
+            // Neither the URL nor the header values are quoted: they may
+            // hold credentials.
+            ureq::Error::Http(_) | ureq::Error::BadUri(_) => TransportError::Config(format!(
+                "no valid HTTP request to {} can be made; check the endpoint and the configured headers",
+                self.shown
+            )),
+            _ => TransportError::Protocol(format!("invalid HTTP response from {}", self.shown)),
         }
     }
 }
 
-impl HttpTransport {
-    fn proxy_shown(&self) -> String {
-        self.proxy
-            .clone()
-            .unwrap_or_else(|| "(none configured)".into())
+/// Read what little an error answer carries, so the connection can serve
+/// the next exchange; a long one is dropped with its connection instead.
+fn discard(response: Response<Body>) {
+    let _ = body::read_limited(response.into_body().into_reader(), 64 * 1024);
+}
+
+fn io_failure(e: io::Error) -> TransportError {
+    // rustls reports a failed handshake as InvalidData wrapping its error.
+    if let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        return TransportError::Tls(tls.to_string());
+    }
+    match e.kind() {
+        // ureq reports a response that ended early as UnexpectedEof.
+        io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset => {
+            TransportError::Io("the server closed the connection before a complete response".into())
+        }
+        _ => TransportError::Io(e.to_string()),
     }
 }
 
@@ -267,43 +283,6 @@ impl std::fmt::Debug for HttpTransport {
             .field("compress", &self.compress)
             .finish()
     }
-}
-
-fn sources(t: &ureq::Transport) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
-    std::iter::successors(std::error::Error::source(t), |e| e.source())
-}
-
-fn find_timeout(t: &ureq::Transport) -> Option<TransportError> {
-    sources(t)
-        .filter_map(|e| e.downcast_ref::<io::Error>())
-        .any(body::is_would_block)
-        .then_some(TransportError::Timeout(
-            "waiting for the server's HTTP response",
-        ))
-}
-
-fn is_eof(t: &ureq::Transport) -> bool {
-    sources(t)
-        .filter_map(|e| e.downcast_ref::<io::Error>())
-        .any(|e| {
-            // ureq reports a response that never started as ConnectionAborted.
-            matches!(
-                e.kind(),
-                io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionAborted
-            )
-        })
-}
-
-fn find_tls_error(t: &ureq::Transport) -> Option<String> {
-    sources(t).find_map(|e| {
-        e.downcast_ref::<rustls::Error>()
-            .or_else(|| {
-                e.downcast_ref::<io::Error>()
-                    .and_then(|io| io.get_ref())
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            })
-            .map(|tls| tls.to_string())
-    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,8 @@
 //! `Debug` or `Display` output in this module carries them.
 
 pub mod body;
+pub(crate) mod connector;
+mod dns;
 pub mod endpoint;
 pub mod headers;
 pub mod http;
@@ -35,8 +37,8 @@ pub use ws::{WsConfig, WsTransport};
 /// real OpAMP messages (configs, statuses) are far below it.
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 16 * 1024 * 1024;
 
-/// Time allowed for the TCP connect, and for each read while setting up
-/// (proxy CONNECT, TLS handshake, WebSocket upgrade).
+/// Time allowed for the name lookup and TCP connect together, and for each
+/// read while setting up (proxy CONNECT, TLS handshake, WebSocket upgrade).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Time allowed for a single write, or for a whole HTTP exchange.

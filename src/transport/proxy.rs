@@ -1,7 +1,10 @@
 //! Choosing an HTTP proxy the way other command-line tools do.
 //!
-//! Both transports tunnel through the proxy with `CONNECT`, so only
-//! `http://` proxy URLs are supported. Lookup order follows curl and Go:
+//! Only `http://` proxy URLs are supported. Both transports reach TLS and
+//! WebSocket endpoints through a `CONNECT` tunnel; requests to a plain
+//! `http://` endpoint are handed to the proxy to forward (absolute-form).
+//! Credentials in the proxy URL become `Proxy-Authorization: Basic` on
+//! either path. Lookup order follows curl and Go:
 //! for TLS endpoints `HTTPS_PROXY`/`https_proxy`, otherwise
 //! `HTTP_PROXY`/`http_proxy`, then `ALL_PROXY`/`all_proxy`; `NO_PROXY`/
 //! `no_proxy` exempts hosts. Unlike Go, loopback is not exempted
@@ -13,6 +16,8 @@
 
 use std::fmt;
 use std::net::IpAddr;
+
+use base64::Engine as _;
 
 use super::endpoint::{self, Endpoint, Scheme};
 use super::TransportError;
@@ -100,17 +105,12 @@ impl Proxy {
         format!("{}:{}", endpoint::bracketed(&self.host), self.port)
     }
 
-    /// Re-encoded URL with credentials, for the HTTP library. Never log it.
-    pub(crate) fn url_with_credentials(&self) -> String {
-        match &self.credentials {
-            Some((user, password)) => format!(
-                "http://{}:{}@{}",
-                percent_encode(user),
-                percent_encode(password),
-                self.authority()
-            ),
-            None => format!("http://{}", self.authority()),
-        }
+    /// The `Proxy-Authorization` value for the URL's credentials, if any.
+    /// It is the password in reversible form: never log it.
+    pub(crate) fn authorization(&self) -> Option<String> {
+        let (user, password) = self.credentials()?;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Some(format!("Basic {token}"))
     }
 }
 
@@ -284,18 +284,6 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,10 +320,9 @@ mod tests {
         assert_eq!(p.authority(), "[::1]:80");
         let p = Proxy::parse("http://al%40ice:p%3Ass@proxy:3128").unwrap();
         assert_eq!(p.credentials(), Some(("al@ice", "p:ss")));
-        assert_eq!(
-            p.url_with_credentials(),
-            "http://al%40ice:p%3Ass@proxy:3128"
-        );
+        // base64("al@ice:p:ss")
+        assert_eq!(p.authorization().as_deref(), Some("Basic YWxAaWNlOnA6c3M="));
+        assert_eq!(Proxy::parse("proxy:3128").unwrap().authorization(), None);
     }
 
     #[test]
@@ -474,6 +461,5 @@ mod tests {
     #[test]
     fn percent_coding() {
         assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
-        assert_eq!(percent_encode("a b@:"), "a%20b%40%3A");
     }
 }

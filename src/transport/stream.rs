@@ -1,20 +1,21 @@
-//! Opening the byte stream under the WebSocket: TCP, optionally through an
-//! HTTP proxy tunnel, optionally wrapped in TLS.
+//! Opening the byte stream under both transports: TCP, optionally through
+//! an HTTP proxy tunnel, optionally wrapped in TLS.
 //!
-//! We dial ourselves instead of letting tungstenite do it so that the
-//! connect timeout, the proxy and our own rustls configuration apply, and so
+//! We dial ourselves instead of letting tungstenite or ureq do it so that
+//! the connect timeout (DNS included), the proxy rules and our own rustls
+//! configuration apply the same way to WebSocket and plain HTTP, and so
 //! read timeouts can be changed on the live socket for `recv(wait)`.
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::body::is_would_block;
+use super::dns;
 use super::endpoint::Endpoint;
 use super::proxy::Proxy;
 use super::TransportError;
@@ -48,6 +49,19 @@ impl Stream {
             .set_write_timeout(Some(timeout.max(Duration::from_millis(1))))
     }
 
+    /// Whether an idle connection can still carry a request: nothing may be
+    /// waiting to be read (an idle peer sends nothing; bytes or EOF mean it
+    /// is closing or confused). Looked at without consuming anything.
+    pub(crate) fn is_idle_and_open(&self) -> bool {
+        let tcp = self.tcp();
+        if tcp.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let open =
+            matches!(tcp.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        tcp.set_nonblocking(false).is_ok() && open
+    }
+
     pub(crate) fn shutdown(&mut self) {
         if let Self::Tls(tls) = self {
             tls.conn.send_close_notify();
@@ -55,6 +69,20 @@ impl Stream {
             let _ = tls.conn.complete_io(&mut tls.sock);
         }
         let _ = self.tcp().shutdown(Shutdown::Both);
+    }
+}
+
+/// Only where it goes: the TLS state holds keys.
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::Plain(_) => "Plain",
+            Self::Tls(_) => "Tls",
+        };
+        f.debug_struct("Stream")
+            .field("kind", &kind)
+            .field("peer", &self.tcp().peer_addr().ok())
+            .finish()
     }
 }
 
@@ -123,6 +151,24 @@ pub(crate) fn open(
     Ok(stream)
 }
 
+/// A plain connection to `proxy` itself, for requests it forwards
+/// (absolute-form, no tunnel): plain-HTTP endpoints only.
+pub(crate) fn open_to_proxy(
+    proxy: &Proxy,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+) -> Result<Stream, TransportError> {
+    let tcp = dial(proxy.host(), proxy.port(), connect_timeout).map_err(|reason| {
+        TransportError::Proxy {
+            proxy: proxy.to_string(),
+            reason,
+        }
+    })?;
+    set_timeouts(&tcp, io_timeout, io_timeout)?;
+    let _ = tcp.set_nodelay(true);
+    Ok(Stream::Plain(tcp))
+}
+
 fn set_timeouts(tcp: &TcpStream, read: Duration, write: Duration) -> Result<(), TransportError> {
     tcp.set_read_timeout(Some(read.max(Duration::from_millis(1))))
         .and_then(|()| tcp.set_write_timeout(Some(write.max(Duration::from_millis(1)))))
@@ -130,15 +176,22 @@ fn set_timeouts(tcp: &TcpStream, read: Duration, write: Duration) -> Result<(), 
 }
 
 /// Try each resolved address in turn, as browsers and curl do, so a host
-/// with an unreachable IPv6 address still works over IPv4.
+/// with an unreachable IPv6 address still works over IPv4. The name lookup
+/// and all the attempts share one `timeout`.
 fn dial(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve the host name: {e}"))?
-        .collect();
+    let deadline = Instant::now() + timeout;
+    let addrs = dns::resolve(host, port, timeout)?;
     let mut last = String::from("host name resolved to no address");
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout.max(Duration::from_millis(1))) {
+    let count = addrs.len();
+    for (i, addr) in addrs.into_iter().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("{addr}: timed out after {timeout:?}"));
+        }
+        // An even share of what is left, so one black-holed address cannot
+        // use up the time the next one needed; the last gets all the rest.
+        let share = left / (count - i) as u32;
+        match TcpStream::connect_timeout(&addr, share.max(Duration::from_millis(1))) {
             Ok(tcp) => return Ok(tcp),
             Err(e) if is_would_block(&e) => last = format!("{addr}: timed out after {timeout:?}"),
             Err(e) => last = format!("{addr}: {e}"),
@@ -155,9 +208,8 @@ fn tunnel(
 ) -> Result<TcpStream, TransportError> {
     let target = endpoint.authority();
     let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
-    if let Some((user, password)) = proxy.credentials() {
-        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        request.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+    if let Some(value) = proxy.authorization() {
+        request.push_str(&format!("Proxy-Authorization: {value}\r\n"));
     }
     request.push_str("\r\n");
     let fail = |reason: String| TransportError::Proxy {

@@ -5,12 +5,12 @@
 //! a different default, and aws-lc would add a C build we do not want.
 
 use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -156,15 +156,16 @@ fn trusted_roots(
     Ok(roots)
 }
 
-fn open(path: &Path, what: &str) -> Result<BufReader<File>, TransportError> {
-    File::open(path).map(BufReader::new).map_err(|e| {
+/// The PEM readers buffer the file themselves.
+fn open(path: &Path, what: &str) -> Result<File, TransportError> {
+    File::open(path).map_err(|e| {
         TransportError::Config(format!("cannot read {what} file {}: {e}", path.display()))
     })
 }
 
 fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, TransportError> {
-    let mut reader = open(path, what)?;
-    let certs = rustls_pemfile::certs(&mut reader)
+    let reader = open(path, what)?;
+    let certs = CertificateDer::pem_reader_iter(reader)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             TransportError::Config(format!(
@@ -181,13 +182,18 @@ fn read_certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, T
     Ok(certs)
 }
 
-/// The key file's content is secret: errors name the file, never quote it.
+/// The key file's content is secret: errors name the file, never quote it
+/// (the PEM parser's own messages can carry bytes of the file).
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TransportError> {
-    let mut reader = open(path, "client key")?;
-    match rustls_pemfile::private_key(&mut reader) {
-        Ok(Some(key)) => Ok(key),
-        Ok(None) => Err(TransportError::Config(format!(
+    let reader = open(path, "client key")?;
+    match PrivateKeyDer::from_pem_reader(reader) {
+        Ok(key) => Ok(key),
+        Err(pem::Error::NoItemsFound) => Err(TransportError::Config(format!(
             "client key file {} contains no PEM private key",
+            path.display()
+        ))),
+        Err(pem::Error::Io(e)) => Err(TransportError::Config(format!(
+            "cannot read client key file {}: {e}",
             path.display()
         ))),
         Err(_) => Err(TransportError::Config(format!(
