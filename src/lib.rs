@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod config;
 pub mod core;
+pub mod fbconf;
 pub mod ffi;
 pub mod lifecycle;
 pub mod logging;

@@ -13,7 +13,7 @@
 //! line by line, tracking quotes, flow collections and block scalars across
 //! lines; keys are matched case-insensitively, as `flb_cf_yaml.c` does.
 
-use super::policy::Format;
+use crate::fbconf::Format;
 
 /// One thing the policy must judge, with its 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]

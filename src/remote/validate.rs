@@ -15,8 +15,9 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::policy::{file_name, Format};
+use super::policy::file_name;
 use super::staging::Layout;
+use crate::fbconf::Format;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Enough of Fluent Bit's output to explain any failure; the rest is banner.

@@ -6,8 +6,8 @@
 //! Values that are only a `${VAR}` reference are kept, since they name the
 //! secret without holding it.
 
-use crate::config::includes::wildcard_match;
-use crate::config::text::{strip_comment, unquote};
+use crate::fbconf::includes::wildcard_match;
+use crate::fbconf::text::{strip_comment, unquote};
 
 pub const MARKER: &str = "<redacted>";
 
