@@ -84,6 +84,11 @@ pub fn include_of(line: &str) -> Option<&str> {
     (line.len() > 9 && head.eq_ignore_ascii_case("@include ")).then(|| &line[9..])
 }
 
+/// The line that includes `path`, for a file we write.
+pub fn include_line(path: &str) -> String {
+    format!("@INCLUDE {path}")
+}
+
 fn is_blank(c: u8) -> bool {
     c == b' ' || c == b'\t'
 }

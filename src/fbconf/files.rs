@@ -137,7 +137,7 @@ impl Walk {
         for pattern in includes {
             let found = match self.format {
                 Format::Classic => classic_targets(&self.root, &self.cwd, &pattern),
-                Format::Yaml => yaml_targets(path, &pattern),
+                Format::Yaml => yaml_targets(path.parent().unwrap_or(Path::new("/")), &pattern),
             };
             for inc in found {
                 let inc = normalize(&inc);

@@ -90,9 +90,8 @@ pub fn classic_targets(root: &Path, cwd: &Path, pattern: &str) -> Vec<PathBuf> {
     }
 }
 
-/// What a YAML `includes:` entry reads, from the file at `including`.
-pub fn yaml_targets(including: &Path, pattern: &str) -> Vec<PathBuf> {
-    let dir = including.parent().unwrap_or(Path::new("/"));
+/// What a YAML `includes:` entry reads, in the file whose folder is `dir`.
+pub fn yaml_targets(dir: &Path, pattern: &str) -> Vec<PathBuf> {
     let full = dir.join(pattern);
     if pattern.contains('*') {
         glob(&full)
@@ -126,7 +125,7 @@ mod tests {
             vec![PathBuf::from("/abs/x.conf")]
         );
         assert_eq!(
-            yaml_targets(Path::new("/etc/fb/sub/a.yaml"), "b.yaml"),
+            yaml_targets(Path::new("/etc/fb/sub"), "b.yaml"),
             vec![PathBuf::from("/etc/fb/sub/b.yaml")]
         );
     }
