@@ -88,13 +88,21 @@ pub fn read_limited(path: &Path) -> std::io::Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The files of a config, and what would make Fluent Bit refuse it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checked {
+    pub files: Vec<ConfigFile>,
+    /// `key:line: why`, or `key: why` for a whole include.
+    pub problems: Vec<String>,
+}
+
 /// What one walk shares: the main file, its folder, the working folder.
 struct Walk {
     main: PathBuf,
     root: PathBuf,
     cwd: PathBuf,
     format: Format,
-    files: Vec<ConfigFile>,
+    out: Checked,
     seen: HashSet<PathBuf>,
 }
 
@@ -102,6 +110,13 @@ struct Walk {
 /// order. Only an unreadable main file is an error; an include that has
 /// vanished since Fluent Bit read it is skipped.
 pub fn read_files(main: &Path) -> std::io::Result<Vec<ConfigFile>> {
+    Ok(read_checked(main)?.files)
+}
+
+/// Like [`read_files`], also listing what Fluent Bit would refuse: syntax,
+/// includes that name nothing, and files read twice (Fluent Bit refuses
+/// include cycles and repeats rather than skipping them).
+pub fn read_checked(main: &Path) -> std::io::Result<Checked> {
     let cwd = std::env::current_dir()?;
     let main = normalize(&cwd.join(main));
     let text = read_limited(&main)?;
@@ -110,23 +125,31 @@ pub fn read_files(main: &Path) -> std::io::Result<Vec<ConfigFile>> {
         format: Format::of_path(&main),
         main: main.clone(),
         cwd,
-        files: Vec::new(),
+        out: Checked::default(),
         seen: HashSet::new(),
     };
     walk.visit(&main, text, 0);
-    Ok(walk.files)
+    Ok(walk.out)
 }
 
 impl Walk {
     fn visit(&mut self, path: &Path, text: String, depth: usize) {
+        let key = key_for(path, &self.root, &self.main);
         // Real paths catch cycles through symlinks or `..` spellings.
         let identity = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        if !self.seen.insert(identity) || self.files.len() >= MAX_FILES {
+        if !self.seen.insert(identity) {
+            self.out.problems.push(format!("{key}: read twice"));
             return;
         }
-        let includes = includes_of(&text, self.format);
-        self.files.push(ConfigFile {
-            key: key_for(path, &self.root, &self.main),
+        if self.out.files.len() >= MAX_FILES {
+            return;
+        }
+        let v = view::view(self.format, &text);
+        for (line, why) in &v.problems {
+            self.out.problems.push(format!("{key}:{line}: {why}"));
+        }
+        self.out.files.push(ConfigFile {
+            key: key.clone(),
             path: path.to_path_buf(),
             format: self.format,
             text,
@@ -134,15 +157,24 @@ impl Walk {
         if depth >= MAX_DEPTH {
             return;
         }
-        for pattern in includes {
+        for (pattern, line) in v.includes {
             let found = match self.format {
                 Format::Classic => classic_targets(&self.root, &self.cwd, &pattern),
                 Format::Yaml => yaml_targets(path.parent().unwrap_or(Path::new("/")), &pattern),
             };
+            if found.is_empty() {
+                self.out
+                    .problems
+                    .push(format!("{key}:{line}: {pattern:?} matches no file"));
+            }
             for inc in found {
                 let inc = normalize(&inc);
-                if let Ok(text) = read_limited(&inc) {
-                    self.visit(&inc, text, depth + 1);
+                match read_limited(&inc) {
+                    Ok(text) => self.visit(&inc, text, depth + 1),
+                    Err(e) => self
+                        .out
+                        .problems
+                        .push(format!("{key}:{line}: {pattern:?}: {e}")),
                 }
             }
         }

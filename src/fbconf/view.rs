@@ -105,6 +105,7 @@ fn yaml_view(text: &str) -> View {
         v.problems.push((e.line, e.problem));
     }
     for doc in &docs {
+        aliases(&mut v, doc);
         let TreeKind::Map(pairs) = &doc.kind else {
             continue;
         };
@@ -124,7 +125,11 @@ fn top_level(v: &mut View, key: &str, value: &Tree) {
                     "inputs" => "INPUT",
                     "filters" => "FILTER",
                     "outputs" => "OUTPUT",
-                    _ => continue,
+                    _ => {
+                        let why = format!("unknown pipeline category {kind:?}");
+                        v.problems.push((list.line, why));
+                        continue;
+                    }
                 };
                 plugin_list(v, kind, list);
             }
@@ -148,6 +153,21 @@ fn top_level(v: &mut View, key: &str, value: &Tree) {
         other => v
             .sections
             .push(map_section(&other.to_ascii_uppercase(), value)),
+    }
+}
+
+/// Fluent Bit's YAML reader refuses an alias wherever it meets one.
+fn aliases(v: &mut View, t: &Tree) {
+    match &t.kind {
+        TreeKind::Alias(a) => v.problems.push((t.line, format!("YAML alias *{a}"))),
+        TreeKind::Seq(items) => items.iter().for_each(|i| aliases(v, i)),
+        TreeKind::Map(pairs) => {
+            for p in pairs {
+                aliases(v, &p.key);
+                aliases(v, &p.value);
+            }
+        }
+        TreeKind::Scalar { .. } => {}
     }
 }
 
