@@ -10,6 +10,14 @@ use std::time::Duration;
 
 use crate::transport::endpoint::Endpoint;
 
+/// Plugins a remote config may not use unless the operator says otherwise:
+/// every Fluent Bit plugin (v3.2 to v5.1) that runs commands or code on the
+/// host, or that would let the server get around the remote-config policy.
+/// The default of `deny_plugins` lives here, with the other defaults, so the
+/// property table needs nothing from `remote` (which reads it from here).
+pub const DEFAULT_DENY_PLUGINS: &str =
+    "exec,exec_wasi,lua,wasm,tensorflow,calyptia,calyptia_fleet,exit,file";
+
 /// One documented property.
 pub struct PropertySpec {
     pub name: &'static str,
@@ -53,7 +61,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("http_server", Some("http://127.0.0.1:2020"), false, "Fluent Bit's built-in HTTP server, read for version, metrics and health."),
     prop!("health_interval", Some("10s"), false, "How often pipeline health is sampled."),
     prop!("redact_key", None, true, "Extra config key whose value is redacted in the reported effective config. Repeatable."),
-    prop!("deny_plugins", Some(crate::remote::policy::DEFAULT_DENY_PLUGINS), false, "Plugins a remote config may not use (comma list). `none` clears it. The default lists every plugin that runs commands or code on the host, or gets around this policy."),
+    prop!("deny_plugins", Some(DEFAULT_DENY_PLUGINS), false, "Plugins a remote config may not use (comma list). `none` clears it. The default lists every plugin that runs commands or code on the host, or gets around this policy."),
     prop!("allow_plugins", None, false, "If set, the only plugins a remote config may use (comma list); replaces `deny_plugins`."),
     prop!("max_config_size", Some("4M"), false, "Largest remote config accepted, all files together."),
     prop!("health_gate", Some("0s"), false, "After a remote config reloads, how long it must stay healthy before it is reported APPLIED."),

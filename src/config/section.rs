@@ -5,13 +5,16 @@
 //! (`header`, `agent_attribute`), hides the `tls.*` keys (Fluent Bit takes
 //! those for every input) and cannot list keys, so a typo would pass
 //! silently. We therefore read the section ourselves, from the bootstrap
-//! file named on the command line (classic or YAML, following includes) or
-//! from `-i opamp -p key=value` arguments.
+//! file named on the command line (classic or YAML, following includes,
+//! through the one config reader in `fbconf`) or from `-i opamp -p
+//! key=value` arguments.
 
 use std::path::{Path, PathBuf};
 
 use super::properties::RawProperties;
-use super::text::{strip_comment, unquote};
+use crate::fbconf::files::read_files;
+use crate::fbconf::vars::expand_vars;
+use crate::fbconf::view::{view, View};
 
 /// Where the section was found, for log messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,215 +79,42 @@ pub fn sections_from_args(args: &[String]) -> Vec<RawProperties> {
     out
 }
 
-/// Expand `${NAME}` from @SET variables first, then the environment, as
-/// Fluent Bit does. Unknown names expand to nothing.
-pub fn expand_vars(value: &str, vars: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        match rest[start + 2..].find('}') {
-            Some(end) => {
-                let name = &rest[start + 2..start + 2 + end];
-                if let Some((_, v)) = vars.iter().find(|(k, _)| k == name) {
-                    out.push_str(v);
-                } else if let Ok(v) = std::env::var(name) {
-                    out.push_str(&v);
-                }
-                rest = &rest[start + 3 + end..];
-            }
-            None => {
-                out.push_str(&rest[start..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-pub fn is_yaml_path(p: &Path) -> bool {
-    matches!(
-        p.extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("yaml") | Some("yml")
-    )
-}
-
-/// The `opamp` sections of a config file and everything it includes, read
-/// with the same include resolution as the effective-config report (which
-/// follows Fluent Bit's: classic includes resolve against the bootstrap's
-/// folder, YAML ones against the including file's).
+/// The `opamp` sections of a config file and everything it includes, as
+/// the config reader sees them. `${VAR}`s expand from every file's `@SET`
+/// or `env:` (Fluent Bit applies them all before any section), then the
+/// environment.
 pub fn sections_from_file(path: &Path) -> std::io::Result<Vec<RawProperties>> {
-    let mut out = Vec::new();
-    let mut vars = Vec::new();
-    for file in crate::status::effective_config::read_files(path)? {
-        if file.yaml {
-            yaml_sections(&file.text, &mut out, &mut vars);
-        } else {
-            classic_sections(&file.text, &mut out, &mut vars);
-        }
-    }
-    Ok(out)
-}
-
-/// Classic format: returns the @INCLUDE patterns it saw.
-fn classic_sections(
-    text: &str,
-    out: &mut Vec<RawProperties>,
-    vars: &mut Vec<(String, String)>,
-) -> Vec<String> {
-    let mut includes = Vec::new();
-    let mut section: Option<(String, RawProperties)> = None;
-    let flush = |s: Option<(String, RawProperties)>, out: &mut Vec<RawProperties>| {
-        if let Some((kind, props)) = s {
-            let is_opamp = props
-                .get("name")
-                .is_some_and(|n| n.eq_ignore_ascii_case("opamp"));
-            if kind == "INPUT" && is_opamp {
-                out.push(props);
-            }
-        }
-    };
-    for line in text.lines() {
-        let t = line.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        if let Some(rest) = t.strip_prefix('@') {
-            let (cmd, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            if cmd.eq_ignore_ascii_case("include") {
-                includes.push(arg.trim().to_string());
-            } else if cmd.eq_ignore_ascii_case("set") {
-                if let Some((k, v)) = arg.split_once('=') {
-                    vars.push((k.trim().to_string(), v.trim().to_string()));
-                }
-            }
-            continue;
-        }
-        if t.starts_with('[') && t.ends_with(']') {
-            flush(section.take(), out);
-            section = Some((
-                t[1..t.len() - 1].trim().to_ascii_uppercase(),
-                RawProperties::default(),
-            ));
-            continue;
-        }
-        if let Some((_, props)) = section.as_mut() {
-            let (k, v) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
-            props.push(k, &expand_vars(v.trim(), vars));
-        }
-    }
-    flush(section.take(), out);
-    includes
-}
-
-fn indent_of(line: &str) -> usize {
-    line.len() - line.trim_start_matches(' ').len()
-}
-
-/// YAML format, read line by line: the shapes Fluent Bit documents (block
-/// maps and lists, `[a, b]` flow lists, quoted scalars). Returns the
-/// `includes:` entries it saw.
-fn yaml_sections(
-    text: &str,
-    out: &mut Vec<RawProperties>,
-    vars: &mut Vec<(String, String)>,
-) -> Vec<String> {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(|l| strip_comment(l).trim_end())
-        .filter(|l| !l.trim().is_empty())
+    let views: Vec<View> = read_files(path)?
+        .iter()
+        .map(|f| view(f.format, &f.text))
         .collect();
-    let mut includes = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        let t = line.trim();
-        let ind = indent_of(line);
-        if ind == 0 && (t == "includes:" || t == "env:") {
-            let top = t.to_string();
-            i += 1;
-            while i < lines.len() && indent_of(lines[i]) > 0 {
-                let item = lines[i].trim();
-                if top == "includes:" {
-                    if let Some(v) = item.strip_prefix("- ") {
-                        includes.push(unquote(v).to_string());
-                    }
-                } else if let Some((k, v)) = item.split_once(':') {
-                    vars.push((k.trim().to_string(), unquote(v).to_string()));
-                }
-                i += 1;
-            }
-            continue;
-        }
-        if t == "inputs:" {
-            i += 1;
-            while i < lines.len() && indent_of(lines[i]) > ind {
-                let item_line = lines[i];
-                let item_ind = indent_of(item_line);
-                let Some(first) = item_line.trim().strip_prefix("- ") else {
-                    i += 1;
-                    continue;
-                };
-                let key_ind = item_ind + 2;
-                let mut item: Vec<&str> = vec![first];
-                i += 1;
-                while i < lines.len() && indent_of(lines[i]) >= key_ind {
-                    item.push(&lines[i][key_ind.min(lines[i].len())..]);
-                    i += 1;
-                }
-                let props = yaml_item(&item, vars);
-                if props
-                    .get("name")
-                    .is_some_and(|n| n.eq_ignore_ascii_case("opamp"))
-                {
-                    out.push(props);
-                }
-            }
-            continue;
-        }
-        i += 1;
-    }
-    includes
+    let vars: Vec<(String, String)> = views.iter().flat_map(|v| v.vars.clone()).collect();
+    Ok(views
+        .iter()
+        .flat_map(|v| opamp_sections(v, &vars))
+        .collect())
 }
 
-/// One list item of `inputs:`, its lines re-indented to the item's keys.
-fn yaml_item(lines: &[&str], vars: &[(String, String)]) -> RawProperties {
-    let mut props = RawProperties::default();
-    let mut j = 0;
-    while j < lines.len() {
-        let l = lines[j];
-        j += 1;
-        if l.starts_with(' ') {
-            continue; // nested content of a key we do not model (processors)
-        }
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let (k, v) = (k.trim(), v.trim());
-        if v.is_empty() {
-            // Block list: each `- value` becomes one occurrence of the key.
-            while j < lines.len() && lines[j].starts_with(' ') {
-                if let Some(item) = lines[j].trim().strip_prefix("- ") {
-                    props.push(k, &expand_vars(unquote(item), vars));
+/// `[INPUT]` sections (or `inputs:` items) named `opamp`, each key once per
+/// value (a YAML list gives a repeated key).
+fn opamp_sections(v: &View, vars: &[(String, String)]) -> Vec<RawProperties> {
+    v.sections
+        .iter()
+        .filter(|s| s.kind == "INPUT")
+        .filter(|s| {
+            s.get("name")
+                .is_some_and(|n| n.eq_ignore_ascii_case("opamp"))
+        })
+        .map(|s| {
+            let mut props = RawProperties::default();
+            for p in &s.props {
+                for value in &p.values {
+                    props.push(&p.key, &expand_vars(value, vars));
                 }
-                j += 1;
             }
-        } else if v.starts_with('[') && v.ends_with(']') {
-            for item in v[1..v.len() - 1]
-                .split(',')
-                .filter(|s| !s.trim().is_empty())
-            {
-                props.push(k, &expand_vars(unquote(item), vars));
-            }
-        } else {
-            props.push(k, &expand_vars(unquote(v), vars));
-        }
-    }
-    props
+            props
+        })
+        .collect()
 }
 
 /// All `opamp` sections visible to this process: from the config file
@@ -310,6 +140,8 @@ pub fn find_sections(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fbconf::files::includes_of;
+    use crate::fbconf::Format;
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(String::from).collect()
@@ -343,13 +175,17 @@ mod tests {
         assert_eq!(s[0].get("rate"), None);
     }
 
+    fn sections_in(format: Format, text: &str) -> Vec<RawProperties> {
+        let v = view(format, text);
+        opamp_sections(&v, &v.vars)
+    }
+
     #[test]
     fn classic_section_with_repeats_vars_and_tls() {
-        let mut out = Vec::new();
-        let mut vars = Vec::new();
         let text = "@SET TOKEN=abc\n[SERVICE]\n    Flush 1\n[INPUT]\n    Name   opamp\n    Endpoint wss://h/v1\n    header Authorization Bearer ${TOKEN}\n    header X-A b\n    tls.verify off\n    # comment\n[INPUT]\n    Name dummy\n@INCLUDE managed.conf\n";
-        let inc = classic_sections(text, &mut out, &mut vars);
+        let inc = includes_of(text, Format::Classic);
         assert_eq!(inc, vec!["managed.conf".to_string()]);
+        let out = sections_in(Format::Classic, text);
         assert_eq!(out.len(), 1);
         let p = &out[0];
         assert_eq!(
@@ -362,8 +198,6 @@ mod tests {
 
     #[test]
     fn yaml_section_with_lists() {
-        let mut out = Vec::new();
-        let mut vars = Vec::new();
         let text = r#"
 env:
   TOKEN: xyz
@@ -386,8 +220,9 @@ pipeline:
   outputs:
     - name: stdout
 "#;
-        let inc = yaml_sections(text, &mut out, &mut vars);
+        let inc = includes_of(text, Format::Yaml);
         assert_eq!(inc, vec!["managed.yaml".to_string()]);
+        let out = sections_in(Format::Yaml, text);
         assert_eq!(out.len(), 1);
         let p = &out[0];
         assert_eq!(p.get("endpoint"), Some("ws://127.0.0.1:4320/v1/opamp"));

@@ -9,14 +9,11 @@ use std::path::{Path, PathBuf};
 use super::keys;
 use super::scan::{self, What};
 use crate::config::properties::{PluginPolicy, Settings};
-use crate::config::section::is_yaml_path;
+/// Re-exported: the format is the config reader's, the policy only uses it.
+pub use crate::fbconf::Format;
 use crate::proto::AgentConfigMap;
 
-/// Plugins a remote config may not use unless the operator says otherwise:
-/// every Fluent Bit plugin (v3.2 to v5.1) that runs commands or code on the
-/// host, or that would let the server get around this policy.
-pub const DEFAULT_DENY_PLUGINS: &str =
-    "exec,exec_wasi,lua,wasm,tensorflow,calyptia,calyptia_fleet,exit,file";
+pub use crate::config::properties::DEFAULT_DENY_PLUGINS;
 
 /// Why each default entry is there, for messages and the README.
 pub fn deny_reason(plugin: &str) -> Option<&'static str> {
@@ -39,48 +36,6 @@ pub fn deny_reason(plugin: &str) -> Option<&'static str> {
 
 /// Our own input: a second one would fight the bootstrap's for the agent.
 const OWN_PLUGIN: &str = "opamp";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Classic,
-    Yaml,
-}
-
-impl Format {
-    pub fn of_path(p: &Path) -> Format {
-        if is_yaml_path(p) {
-            Format::Yaml
-        } else {
-            Format::Classic
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Classic => "classic",
-            Format::Yaml => "YAML",
-        }
-    }
-
-    /// The format a `content_type` announces.
-    pub fn from_content_type(ct: &str) -> Result<Format, String> {
-        let base = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match base.as_str() {
-            "" | "text/plain" | "text/x-fluent-bit" => Ok(Format::Classic),
-            "text/yaml" | "application/yaml" | "text/x-yaml" | "application/x-yaml" => Ok(Format::Yaml),
-            _ => Err(format!(
-                "content_type '{}' is not a Fluent Bit config; use text/yaml or application/yaml for YAML, \
-                 text/plain, text/x-fluent-bit or nothing for classic",
-                base.escape_default()
-            )),
-        }
-    }
-}
 
 /// The rule a rejection broke, named as the operator configures it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -523,7 +478,8 @@ mod tests {
             max_size: 100,
             ..policy(Format::Classic)
         };
-        let big = "x".repeat(60);
+        // A comment line: the scanner refuses text Fluent Bit would refuse.
+        let big = format!("#{}", "x".repeat(59));
         let e = p
             .check(Some(&map(&[("", &big, ""), ("a.conf", &big, "")])))
             .unwrap_err();

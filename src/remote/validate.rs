@@ -10,14 +10,20 @@
 //! operator's own references still find theirs.
 
 use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::policy::{file_name, Format};
+use super::policy::file_name;
 use super::staging::Layout;
+use crate::fbconf::classic::{self, Kind};
+use crate::fbconf::includes::{classic_targets, yaml_targets};
+use crate::fbconf::view::{items_of, pairs_of};
+use crate::fbconf::yaml::{self, Tree, TreeKind};
+use crate::fbconf::Format;
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Enough of Fluent Bit's output to explain any failure; the rest is banner.
@@ -261,7 +267,8 @@ const PATH_KEYS: &[&str] = &["parsers_file", "plugins_file", "streams_file"];
 /// The bootstrap with every direct include of `managed` pointed at
 /// `staged`, or `None` when it has no such include. When `relocated`, the
 /// copy will live in another folder, so its other relative includes and
-/// files are made absolute against `base`.
+/// files are made absolute against `base`. Includes are found and resolved
+/// by the config reader (`fbconf`), by Fluent Bit's rules.
 pub fn rewrite_bootstrap(
     text: &str,
     format: Format,
@@ -272,139 +279,132 @@ pub fn rewrite_bootstrap(
     relocated: bool,
 ) -> Option<String> {
     let target = identity(managed);
-    let names_managed = |pattern: &str| {
-        let p = Path::new(pattern);
-        let tries: Vec<PathBuf> = if p.is_absolute() {
-            vec![p.to_path_buf()]
-        } else if format == Format::Classic {
-            // flb_cf_fluentbit.c: the working folder first, then the
-            // bootstrap's folder.
-            vec![cwd.join(p), base.join(p)]
-        } else {
-            vec![base.join(p)]
-        };
-        tries
-            .iter()
-            .find(|t| t.exists())
-            .or(tries.last())
-            .is_some_and(|t| identity(t) == target)
+    let rw = Rewrite {
+        names_managed: &|pattern: &str| {
+            if pattern.contains('*') {
+                return false; // a glob is not a direct include
+            }
+            let found = match format {
+                Format::Classic => classic_targets(base, cwd, pattern),
+                Format::Yaml => yaml_targets(base, pattern),
+            };
+            found.iter().any(|t| identity(t) == target)
+        },
+        anchor: &|p: &str| {
+            (relocated && !p.is_empty() && !Path::new(p).is_absolute())
+                .then(|| base.join(p).display().to_string())
+        },
+        staged: staged.display().to_string(),
     };
-    let staged_s = staged.display().to_string();
-    let anchor = |p: &str| -> Option<String> {
-        (relocated && !p.is_empty() && !Path::new(p).is_absolute())
-            .then(|| base.join(p).display().to_string())
+    let (edits, found) = match format {
+        Format::Classic => rw.classic(text),
+        Format::Yaml => rw.yaml(text),
     };
-    let mut found = false;
-    let mut out = String::with_capacity(text.len() + 64);
-    let mut in_includes = false;
-    for line in text.split_inclusive('\n') {
-        let body = line.trim_end_matches(['\n', '\r']);
-        let eol = &line[body.len()..];
-        let replaced = match format {
-            Format::Classic => match classic_include(body) {
-                Some(p) if names_managed(p) => {
+    found.then(|| apply(text, edits))
+}
+
+type Edits = Vec<(Range<usize>, String)>;
+
+struct Rewrite<'a> {
+    names_managed: &'a dyn Fn(&str) -> bool,
+    /// A relative path made absolute, when the copy is relocated.
+    anchor: &'a dyn Fn(&str) -> Option<String>,
+    staged: String,
+}
+
+impl Rewrite<'_> {
+    fn classic(&self, text: &str) -> (Edits, bool) {
+        let (mut edits, mut found) = (Vec::new(), false);
+        for line in classic::lines(text) {
+            match &line.kind {
+                Kind::Include(p) if (self.names_managed)(p) => {
                     found = true;
-                    Some(format!("@INCLUDE {staged_s}"))
+                    edits.push((line.span, classic::include_line(&self.staged)));
                 }
-                Some(p) => anchor(p).map(|abs| format!("@INCLUDE {abs}")),
-                None => path_key(body, ' ')
-                    .and_then(|(head, v)| anchor(v).map(|abs| format!("{head}{abs}"))),
-            },
-            Format::Yaml => {
-                if !body.starts_with([' ', '\t', '#', '-']) && !body.trim().is_empty() {
-                    in_includes = body
-                        .trim_end()
-                        .to_ascii_lowercase()
-                        .starts_with("includes:");
+                Kind::Include(p) => {
+                    if let Some(abs) = (self.anchor)(p) {
+                        edits.push((line.span, classic::include_line(&abs)));
+                    }
                 }
-                if in_includes {
-                    yaml_include(body, &names_managed, &staged_s, &mut found, &anchor)
-                } else {
-                    path_key(body, ':').and_then(|(head, v)| {
-                        let v = v.trim_matches(|c| c == '"' || c == '\'');
-                        anchor(v).map(|abs| format!("{head}{}", yaml_quote(&abs)))
-                    })
+                Kind::Entry {
+                    key,
+                    value,
+                    value_at,
+                    ..
+                } if is_path_key(key) => {
+                    if let Some(abs) = (self.anchor)(value) {
+                        edits.push((value_at.clone(), abs));
+                    }
                 }
+                _ => {}
             }
-        };
-        match replaced {
-            Some(r) => {
-                out.push_str(&r);
-                out.push_str(eol);
-            }
-            None => out.push_str(line),
         }
+        (edits, found)
     }
-    found.then_some(out)
+
+    fn yaml(&self, text: &str) -> (Edits, bool) {
+        let (mut edits, mut found) = (Vec::new(), false);
+        let (docs, _) = yaml::documents(text);
+        for doc in &docs {
+            for (key, value) in pairs_of(doc) {
+                if !key.eq_ignore_ascii_case("includes") {
+                    self.yaml_paths(value, &mut edits);
+                    continue;
+                }
+                let items: Vec<&Tree> = match &value.kind {
+                    TreeKind::Seq(_) => items_of(value).collect(),
+                    _ => vec![value],
+                };
+                for item in items {
+                    let Some(p) = item.scalar() else { continue };
+                    if (self.names_managed)(p) {
+                        found = true;
+                        edits.push((item.span.clone(), yaml_quote(&self.staged)));
+                    } else if let Some(abs) = (self.anchor)(p) {
+                        edits.push((item.span.clone(), yaml_quote(&abs)));
+                    }
+                }
+            }
+        }
+        (edits, found)
+    }
+
+    /// `parsers_file:` and the like, at any depth outside `includes:`.
+    fn yaml_paths(&self, node: &Tree, edits: &mut Edits) {
+        for (key, value) in pairs_of(node) {
+            match value.scalar() {
+                Some(v) if is_path_key(key) => {
+                    if let Some(abs) = (self.anchor)(v) {
+                        edits.push((value.span.clone(), yaml_quote(&abs)));
+                    }
+                }
+                _ => self.yaml_paths(value, edits),
+            }
+        }
+        items_of(node).for_each(|i| self.yaml_paths(i, edits));
+    }
 }
 
-fn classic_include(line: &str) -> Option<&str> {
-    // flb_cf_fluentbit.c matches "@INCLUDE " case-insensitively in column 0.
-    let head = line.get(..9)?;
-    head.eq_ignore_ascii_case("@include ")
-        .then(|| line[9..].trim())
-}
-
-/// `<indent>key<sep>value` for a key in [`PATH_KEYS`]: the part up to the
-/// value, and the value.
-fn path_key(line: &str, sep: char) -> Option<(&str, &str)> {
-    let t = line.trim_start();
-    let (key, _) = t.split_once(sep)?;
-    if !PATH_KEYS.contains(&key.trim().to_ascii_lowercase().as_str()) {
-        return None;
-    }
-    let after_key = line.len() - t.len() + key.len() + 1;
-    let rest = &line[after_key..];
-    let value = rest.trim();
-    let value_at = after_key + (rest.len() - rest.trim_start().len());
-    (!value.is_empty()).then(|| (&line[..value_at], value))
+fn is_path_key(key: &str) -> bool {
+    PATH_KEYS.contains(&key.trim().to_ascii_lowercase().as_str())
 }
 
 fn yaml_quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// Rewrites one line of an `includes:` block: a `- item` line, or the
-/// `includes: [a, b]` line itself.
-fn yaml_include(
-    line: &str,
-    names_managed: &dyn Fn(&str) -> bool,
-    staged: &str,
-    found: &mut bool,
-    anchor: &dyn Fn(&str) -> Option<String>,
-) -> Option<String> {
-    let unquote = |s: &str| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string();
-    // The managed file becomes the candidate; any other relative include
-    // is anchored when the copy is relocated.
-    let mut item = |raw: &str| -> Option<String> {
-        let path = unquote(raw);
-        if names_managed(&path) {
-            *found = true;
-            Some(yaml_quote(staged))
-        } else {
-            anchor(&path).map(|abs| yaml_quote(&abs))
-        }
-    };
-    let trimmed = line.trim_start();
-    if let Some(value) = trimmed.strip_prefix("- ") {
-        let indent = &line[..line.len() - trimmed.len()];
-        let value = value.split(" #").next().unwrap_or(value);
-        return item(value).map(|v| format!("{indent}- {v}"));
+/// Replaces byte ranges of `text` (not overlapping).
+fn apply(text: &str, mut edits: Edits) -> String {
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut at = 0;
+    for (r, new) in edits {
+        out.push_str(&text[at..r.start]);
+        out.push_str(&new);
+        at = r.end;
     }
-    let (head, rest) = line.split_once(':')?;
-    let list = rest.trim().strip_prefix('[')?.strip_suffix(']')?;
-    let mut hit = false;
-    let items: Vec<String> = list
-        .split(',')
-        .map(|i| match item(i) {
-            Some(v) => {
-                hit = true;
-                v
-            }
-            None => i.trim().to_string(),
-        })
-        .collect();
-    hit.then(|| format!("{head}: [{}]", items.join(", ")))
+    out.push_str(&text[at..]);
+    out
 }
 
 /// A path's identity for comparison: the real path when it exists.
@@ -519,7 +519,7 @@ mod tests {
         let out =
             rewrite_bootstrap(text, Format::Yaml, base, base, managed, staged, false).unwrap();
         assert!(
-            out.contains("  - other.yaml\n  - \"/s/managed.yaml\"\npipeline:"),
+            out.contains("  - other.yaml\n  - \"/s/managed.yaml\"  # remote\npipeline:"),
             "{out}"
         );
         let flow = "includes: [other.yaml, managed.yaml]\n";

@@ -1,13 +1,17 @@
 //! Removes secret values from config text before it leaves the host.
 //!
-//! Works on the text itself, line by line, so the server sees the operator's
-//! file as written, minus the secrets. It errs on the side of hiding: a
+//! Works on the text itself, so the server sees the operator's file as
+//! written, minus the secrets: the config reader (`fbconf`) says where each
+//! value sits (classic lines, YAML events) and only those bytes change. It errs on the side of hiding: a
 //! false positive costs one readable value, a false negative leaks a secret.
 //! Values that are only a `${VAR}` reference are kept, since they name the
 //! secret without holding it.
 
-use crate::config::includes::wildcard_match;
-use crate::config::text::{strip_comment, unquote};
+use std::ops::Range;
+
+use crate::fbconf::classic::{self, Kind};
+use crate::fbconf::includes::wildcard_match;
+use crate::fbconf::text::unquote;
 
 pub const MARKER: &str = "<redacted>";
 
@@ -85,12 +89,12 @@ impl Redactor {
         SECRET_PARTS.iter().any(|p| k.contains(p)) || words.iter().any(|w| SECRET_WORDS.contains(w))
     }
 
-    fn is_secret_header(&self, name: &str) -> bool {
+    pub(super) fn is_secret_header(&self, name: &str) -> bool {
         let n = name.to_ascii_lowercase();
         SECRET_HEADER_PARTS.iter().any(|p| n.contains(p)) || self.is_secret_key(&n)
     }
 
-    fn is_header_key(key: &str) -> bool {
+    pub(super) fn is_header_key(key: &str) -> bool {
         let k = unquote(key.trim()).to_ascii_lowercase();
         k == "header" || k == "headers" || k.ends_with(".header") || k.ends_with("_header")
     }
@@ -105,7 +109,7 @@ impl Redactor {
     }
 
     /// `Name value` header text: the name stays, a credential value goes.
-    fn header_value(&self, v: &str) -> String {
+    pub(super) fn header_value(&self, v: &str) -> String {
         let v = v.trim();
         let end = v
             .find(|c: char| c == ':' || c.is_whitespace())
@@ -121,7 +125,7 @@ impl Redactor {
 
     /// A value under a key: all of it if the key is secret, the credential
     /// part if it is a header, embedded URL passwords otherwise.
-    fn value_for(&self, key: &str, value: &str) -> String {
+    pub(super) fn value_for(&self, key: &str, value: &str) -> String {
         if self.is_secret_key(key) {
             if is_var_ref(value) {
                 value.to_string()
@@ -135,55 +139,62 @@ impl Redactor {
         }
     }
 
+    /// Classic text, read line by line by the config reader: values of
+    /// key lines and `@SET`s, and whatever looks like `key value` in a
+    /// comment or in a line Fluent Bit would refuse.
     pub fn redact_classic(&self, text: &str) -> String {
-        map_lines(text, |line| self.classic_line(line))
+        let mut edits = Vec::new();
+        for line in classic::lines(text) {
+            let at = line.span.start;
+            let content = &text[line.span.clone()];
+            match &line.kind {
+                Kind::Entry {
+                    key,
+                    value,
+                    value_at,
+                    ..
+                } => edits.push((value_at.clone(), self.value_for(key, value))),
+                Kind::Set {
+                    key,
+                    value,
+                    value_at,
+                } => edits.push((value_at.clone(), self.value_for(key, value))),
+                Kind::Comment => {
+                    if let Some(hash) = content.find('#') {
+                        let body = at + hash + 1..line.span.end;
+                        edits.push((body.clone(), self.comment_body(&text[body], 0)));
+                    }
+                }
+                Kind::Invalid(_) => {
+                    if let Some((k, v)) = classic::loose_pair(content) {
+                        let value = self.value_for(&content[k], &content[v.clone()]);
+                        edits.push((at + v.start..at + v.end, value));
+                    }
+                }
+                _ => {}
+            }
+        }
+        apply_edits(text, edits)
     }
 
-    fn classic_line(&self, line: &str) -> String {
-        let body = line.trim_start();
-        let indent = &line[..line.len() - body.len()];
-        if body.is_empty() || body.starts_with('[') {
-            return line.to_string();
-        }
-        if let Some(inner) = body.strip_prefix('#') {
-            // A commented-out secret is still a secret.
-            let inner_body = inner.trim_start();
-            let pad = &inner[..inner.len() - inner_body.len()];
-            let redacted = if inner_body.contains(':') && !inner_body.starts_with('[') {
-                self.yaml_pair_line(inner_body)
-                    .unwrap_or_else(|| self.classic_line(inner_body))
-            } else {
-                self.classic_line(inner_body)
-            };
-            return format!("{indent}#{pad}{redacted}");
-        }
-        if let Some(rest) = body.strip_prefix('@') {
-            let (cmd, arg) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            if cmd.eq_ignore_ascii_case("set") {
-                if let Some((k, v)) = arg.split_once('=') {
-                    return format!(
-                        "{indent}@{cmd} {}={}",
-                        k.trim(),
-                        self.value_for(k, v.trim())
-                    );
-                }
+    /// A comment's text: a commented-out secret is still a secret. Read as
+    /// YAML (`key: value`) when it is that, else as classic `key value`.
+    pub(super) fn comment_body(&self, body: &str, depth: usize) -> String {
+        let lead = body.len() - body.trim_start().len();
+        let inner = &body[lead..];
+        if depth < 2 && (inner.contains(": ") || inner.trim_end().ends_with(':')) {
+            if let Some(red) = super::redact_yaml::redact_strict(self, inner, depth + 1) {
+                return format!("{}{red}", &body[..lead]);
             }
-            return line.to_string();
         }
-        let Some(key_end) = body.find(char::is_whitespace) else {
-            return line.to_string();
-        };
-        let key = &body[..key_end];
-        let after = &body[key_end..];
-        let value = after.trim_start();
-        if value.is_empty() {
-            return line.to_string();
+        match classic::loose_pair(inner) {
+            Some((k, v)) => {
+                let mut out = inner.to_string();
+                out.replace_range(v.clone(), &self.value_for(&inner[k], &inner[v]));
+                format!("{}{out}", &body[..lead])
+            }
+            None => body.to_string(),
         }
-        let sep = &after[..after.len() - value.len()];
-        format!(
-            "{indent}{key}{sep}{}",
-            self.value_for(key, value.trim_end())
-        )
     }
 
     /// Command-line arguments (`-p key=value`), for Fluent Bit started
@@ -208,157 +219,26 @@ impl Redactor {
         out
     }
 
+    /// YAML text, read as libyaml's events by the config reader.
     pub fn redact_yaml(&self, text: &str) -> String {
-        let mut out = String::with_capacity(text.len());
-        // (indent of the secret key, whether its nested lines are dropped
-        // as scalar continuation or kept with their leaves redacted)
-        let mut secret: Option<(usize, bool)> = None;
-        let mut header: Option<usize> = None;
-        for line in text.split_inclusive('\n') {
-            let (content, eol) = split_eol(line);
-            let trimmed = content.trim_start();
-            let ind = content.len() - trimmed.len();
-            if let Some((kind, drop)) = secret {
-                if trimmed.is_empty() || ind > kind {
-                    if !drop {
-                        out.push_str(&self.nested_secret_line(content));
-                        out.push_str(eol);
-                    }
-                    continue;
-                }
-                secret = None;
-            }
-            if header.is_some_and(|h| !trimmed.is_empty() && ind <= h) {
-                header = None;
-            }
-            if trimmed.is_empty() {
-                out.push_str(line);
-                continue;
-            }
-            if let Some(inner) = trimmed.strip_prefix('#') {
-                let body = inner.trim_start();
-                let pad = &inner[..inner.len() - body.len()];
-                let red = self
-                    .yaml_pair_line(body)
-                    .unwrap_or_else(|| body.to_string());
-                out.push_str(&format!("{}#{pad}{red}{eol}", &content[..ind]));
-                continue;
-            }
-            let (prefix, rest) = split_list_prefix(content);
-            let key_col = prefix.len();
-            match split_yaml_pair(rest) {
-                Some((key, value)) => {
-                    let v = strip_comment(value).trim();
-                    if self.is_secret_key(key) {
-                        if v.is_empty() {
-                            secret = Some((key_col, false));
-                            out.push_str(line);
-                        } else if is_var_ref(v) {
-                            out.push_str(line);
-                        } else {
-                            // Anything deeper is this scalar's continuation
-                            // (block scalar or folded plain text): drop it.
-                            secret = Some((key_col, true));
-                            out.push_str(&format!("{prefix}{key}: {MARKER}{eol}"));
-                        }
-                    } else if Self::is_header_key(key) {
-                        if v.is_empty() {
-                            header = Some(key_col);
-                            out.push_str(line);
-                        } else if let Some(items) = flow_items(v, '[', ']') {
-                            let items: Vec<String> = items
-                                .iter()
-                                .map(|i| self.header_value(unquote(i)))
-                                .collect();
-                            out.push_str(&format!("{prefix}{key}: [{}]{eol}", items.join(", ")));
-                        } else {
-                            out.push_str(&format!(
-                                "{prefix}{key}: {}{eol}",
-                                self.header_value(unquote(v))
-                            ));
-                        }
-                    } else if let Some(pairs) = flow_items(v, '{', '}') {
-                        out.push_str(&format!("{prefix}{key}: {}{eol}", self.flow_map(&pairs)));
-                    } else if header.is_some() {
-                        // `Authorization: Bearer x` under a `header:` map.
-                        out.push_str(&format!("{prefix}{key}: {}{eol}", self.header_pair(key, v)));
-                    } else {
-                        let red = redact_url_credentials(value);
-                        out.push_str(&format!("{prefix}{key}:{red}{eol}"));
-                    }
-                }
-                None => {
-                    if header.is_some() && !prefix.is_empty() {
-                        // `- Authorization Bearer x` list item under `header:`.
-                        out.push_str(&format!(
-                            "{prefix}{}{eol}",
-                            self.header_value(unquote(rest.trim()))
-                        ));
-                    } else {
-                        out.push_str(&redact_url_credentials(content));
-                        out.push_str(eol);
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn header_pair(&self, name: &str, value: &str) -> String {
-        if self.is_secret_header(unquote(name)) && !is_var_ref(value) {
-            MARKER.to_string()
-        } else {
-            redact_url_credentials(value)
-        }
-    }
-
-    fn flow_map(&self, pairs: &[String]) -> String {
-        let items: Vec<String> = pairs
-            .iter()
-            .map(|p| match p.split_once(':') {
-                Some((k, v)) => format!("{}: {}", k.trim(), self.value_for(k, unquote(v.trim()))),
-                None => p.trim().to_string(),
-            })
-            .collect();
-        format!("{{{}}}", items.join(", "))
-    }
-
-    /// A line nested under a secret key with no inline value: keep the
-    /// shape, hide every leaf.
-    fn nested_secret_line(&self, content: &str) -> String {
-        let (prefix, rest) = split_list_prefix(content);
-        if rest.trim().is_empty() {
-            return content.to_string();
-        }
-        match split_yaml_pair(rest) {
-            Some((_, value)) if strip_comment(value).trim().is_empty() => content.to_string(),
-            Some((key, _)) => format!("{prefix}{key}: {MARKER}"),
-            None => format!("{prefix}{MARKER}"),
-        }
-    }
-
-    /// `key: value` as a single line, for commented-out YAML.
-    fn yaml_pair_line(&self, body: &str) -> Option<String> {
-        let (prefix, rest) = split_list_prefix(body);
-        let (key, value) = split_yaml_pair(rest)?;
-        let v = strip_comment(value).trim();
-        if v.is_empty() {
-            return Some(body.to_string());
-        }
-        Some(format!(
-            "{prefix}{key}: {}",
-            self.value_for(key, unquote(v))
-        ))
+        super::redact_yaml::redact(self, text)
     }
 }
 
-fn map_lines(text: &str, f: impl Fn(&str) -> String) -> String {
+/// Replaces byte ranges of `text` (not overlapping, any order).
+pub(super) fn apply_edits(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
+    edits.sort_by_key(|(r, _)| r.start);
     let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let (content, eol) = split_eol(line);
-        out.push_str(&f(content));
-        out.push_str(eol);
+    let mut at = 0;
+    for (r, new) in edits {
+        if r.start < at {
+            continue;
+        }
+        out.push_str(&text[at..r.start]);
+        out.push_str(&new);
+        at = r.end;
     }
+    out.push_str(&text[at..]);
     out
 }
 
@@ -367,66 +247,8 @@ fn split_eol(line: &str) -> (&str, &str) {
     (content, &line[content.len()..])
 }
 
-/// Leading indentation plus any `- ` list markers, and the rest.
-fn split_list_prefix(line: &str) -> (&str, &str) {
-    let mut i = line.len() - line.trim_start().len();
-    while line[i..].starts_with("- ") || line[i..].trim_end() == "-" {
-        i += 1;
-        i += line[i..].len() - line[i..].trim_start().len();
-    }
-    (&line[..i], &line[i..])
-}
-
-/// `key: value` (or `key:`) outside quotes; None for scalars and items.
-fn split_yaml_pair(s: &str) -> Option<(&str, &str)> {
-    let mut quote = None;
-    for (i, c) in s.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') if i == 0 => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, ':') => {
-                let after = &s[i + 1..];
-                if after.is_empty() || after.starts_with([' ', '\t']) {
-                    let key = s[..i].trim_end();
-                    return (!key.is_empty() && !key.starts_with(['{', '[']))
-                        .then_some((key, after));
-                }
-            }
-            (None, '#') if i > 0 && s[..i].ends_with(' ') => return None,
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Items of a one-line `[a, b]` or `{a: 1}`; quoted commas are not split.
-fn flow_items(v: &str, open: char, close: char) -> Option<Vec<String>> {
-    let inner = v.trim().strip_prefix(open)?.strip_suffix(close)?;
-    let mut items = Vec::new();
-    let mut cur = String::new();
-    let mut quote = None;
-    for c in inner.chars() {
-        match (quote, c) {
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                cur.push(c);
-            }
-            (Some(q), c) if c == q => {
-                quote = None;
-                cur.push(c);
-            }
-            (None, ',') => items.push(std::mem::take(&mut cur).trim().to_string()),
-            _ => cur.push(c),
-        }
-    }
-    if !cur.trim().is_empty() {
-        items.push(cur.trim().to_string());
-    }
-    Some(items)
-}
-
 /// True for a value that is only a `${NAME}` reference.
-fn is_var_ref(v: &str) -> bool {
+pub(super) fn is_var_ref(v: &str) -> bool {
     let v = unquote(v.trim());
     v.strip_prefix("${")
         .and_then(|s| s.strip_suffix('}'))
@@ -566,17 +388,5 @@ mod tests {
         assert!(is_var_ref("${TOKEN}"));
         assert!(is_var_ref("\"${TOKEN}\""));
         assert!(!is_var_ref("Bearer ${TOKEN}"));
-    }
-
-    #[test]
-    fn list_prefix_and_pairs() {
-        assert_eq!(
-            split_list_prefix("    - - name: x"),
-            ("    - - ", "name: x")
-        );
-        assert_eq!(split_yaml_pair("name: x"), Some(("name", " x")));
-        assert_eq!(split_yaml_pair("\"a: b\": c"), Some(("\"a: b\"", " c")));
-        assert_eq!(split_yaml_pair("http://x"), None);
-        assert_eq!(split_yaml_pair("just text"), None);
     }
 }

@@ -1,4 +1,5 @@
-//! Small lexical helpers shared by every reader of Fluent Bit configs.
+//! Small lexical helpers for text that is not parsed as a config: comment
+//! bodies and command-line values the redactor looks into.
 
 /// Cuts a `#` comment that starts at the beginning or after whitespace and
 /// outside quotes; the value Fluent Bit sees ends there.
