@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::fluent_bit::{binaries, plugin_path as plugin};
+use support::fluent_bit::{binaries, plugin_path as plugin, version_of};
 
 fn host() -> PathBuf {
     build_host::host_path()
@@ -92,8 +92,19 @@ fn kill(pid: u32, sig: &str) {
         .unwrap();
 }
 
+/// What real Fluent Bit did: the trace, and whether it died by a signal.
+struct Real {
+    trace: Vec<String>,
+    crashed: bool,
+}
+
+fn crashed(st: std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    st.signal().is_some()
+}
+
 /// Runs real Fluent Bit through `scenario` and returns the trace.
-fn real(bin: &Path, scenario: &str) -> Vec<String> {
+fn real(bin: &Path, scenario: &str) -> Real {
     let dir = Dir::new(&format!("real-{scenario}"));
     let conf = write_config(&dir.0, "");
     let mut cmd = Command::new(bin);
@@ -102,8 +113,11 @@ fn real(bin: &Path, scenario: &str) -> Vec<String> {
         .stderr(Stdio::null());
     if scenario == "dry-run" {
         cmd.args(["--dry-run", "-c"]).arg(&conf);
-        cmd.status().unwrap();
-        return dir.read_trace();
+        let st = cmd.status().unwrap();
+        return Real {
+            trace: dir.read_trace(),
+            crashed: crashed(st),
+        };
     }
     let mut child = cmd.arg("-c").arg(&conf).spawn().unwrap();
     wait_trace(&dir, "PreRun", 1);
@@ -117,7 +131,8 @@ fn real(bin: &Path, scenario: &str) -> Vec<String> {
         "halted" => {
             write_config(&dir.0, "[INPUT]\n    Name no_such_plugin\n");
             kill(child.id(), "-HUP");
-            wait_trace(&dir, "Unregister", 1);
+            // 2.2.x dies here instead (see `compare`).
+            wait_trace_or_exit(&dir, &mut child);
         }
         "aborted" => {
             // A tcp input after ours that cannot bind: passes validation,
@@ -138,11 +153,28 @@ fn real(bin: &Path, scenario: &str) -> Vec<String> {
         _ => unreachable!(),
     }
     std::thread::sleep(Duration::from_millis(300));
-    if child.try_wait().unwrap().is_none() {
+    let early = child.try_wait().unwrap();
+    if early.is_none() {
         kill(child.id(), "-TERM");
     }
-    let _ = child.wait();
-    dir.read_trace()
+    let st = early.unwrap_or_else(|| child.wait().unwrap());
+    Real {
+        trace: dir.read_trace(),
+        crashed: crashed(st),
+    }
+}
+
+/// The halted reload's Unregister, unless the process dies first.
+fn wait_trace_or_exit(dir: &Dir, child: &mut std::process::Child) {
+    let end = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < end {
+        let unregistered = dir.read_trace().iter().any(|l| l.starts_with("Unregister"));
+        if unregistered || child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no Unregister in trace: {:?}", dir.read_trace());
 }
 
 fn c_host(scenario: &str) -> Vec<String> {
@@ -173,15 +205,33 @@ fn c_host(scenario: &str) -> Vec<String> {
 
 fn compare(scenario: &str) {
     for bin in binaries(&format!("call order: {scenario}")) {
-        let real = real(&bin, scenario);
+        let Real { trace, crashed } = real(&bin, scenario);
         let host = c_host(scenario);
         println!(
-            "{} {scenario}:\n  real: {real:?}\n  host: {host:?}",
-            bin.display()
+            "{} {scenario}:\n  real: {trace:?}{}\n  host: {host:?}",
+            bin.display(),
+            if crashed { " (crashed)" } else { "" }
         );
-        assert!(!real.is_empty(), "no trace from real Fluent Bit");
+        assert!(!trace.is_empty(), "no trace from real Fluent Bit");
+        if crashed {
+            // A host bug of 2.2.x: tearing down a proxy input instance that
+            // was registered but never initialised (a dry run, a halted
+            // reload) dies in flb_input_thread_instance_pause. Up to the
+            // crash the calls are the same.
+            let v = version_of(&bin);
+            assert!(
+                v.contains(" v2.2.") && matches!(scenario, "halted" | "dry-run"),
+                "{scenario}: {v} crashed"
+            );
+            assert!(
+                host.starts_with(&trace),
+                "{scenario}: {v} differs before its crash"
+            );
+            println!("KNOWN HOST BUG {v}: {scenario} crashes Fluent Bit after {trace:?}");
+            continue;
+        }
         assert_eq!(
-            real,
+            trace,
             host,
             "{scenario}: C host differs from {}",
             bin.display()

@@ -123,11 +123,23 @@ fn yaml_plugins_section_loads_the_plugin() {
     for bin in binaries("yaml_plugins_section_loads_the_plugin") {
         let dir = tmpdir("yaml");
         let conf = dir.join("fluent-bit.yaml");
+        // 2.2's YAML reader has no top-level `plugins:` list (a sequence
+        // there is a syntax error); it loads plugins from `plugins_file`.
+        let plugins = if version_of(&bin).contains("v2.2.") {
+            let file = dir.join("plugins.conf");
+            std::fs::write(
+                &file,
+                format!("[PLUGINS]\n    Path {}\n", plugin_path().display()),
+            )
+            .unwrap();
+            format!("  plugins_file: {}\n", file.display())
+        } else {
+            format!("\nplugins:\n  - {}\n", plugin_path().display())
+        };
         std::fs::write(
             &conf,
             format!(
-                "service:\n  flush: 1\n  hot_reload: on\n\nplugins:\n  - {}\n\npipeline:\n  inputs:\n    - name: dummy\n      rate: 5\n    - name: opamp\n      endpoint: ws://127.0.0.1:9/v1/opamp\n      state_dir: {}\n      header:\n        - Authorization Bearer yaml-secret\n        - X-Tenant t1\n  outputs:\n    - name: stdout\n      match: '*'\n",
-                plugin_path().display(),
+                "service:\n  flush: 1\n  hot_reload: on\n{plugins}\npipeline:\n  inputs:\n    - name: dummy\n      rate: 5\n    - name: opamp\n      endpoint: ws://127.0.0.1:9/v1/opamp\n      state_dir: {}\n      header:\n        - Authorization Bearer yaml-secret\n        - X-Tenant t1\n  outputs:\n    - name: stdout\n      match: '*'\n",
                 dir.join("state").display()
             ),
         )
