@@ -15,6 +15,7 @@
 //! - [`view`]: sections, plugins and properties of either format.
 //! - [`includes`] and [`files`]: include resolution and reading the files,
 //!   with limits and cycle detection.
+//! - [`locate`]: where one plugin's section sits in the text.
 //! - [`vars`]: `${VAR}` expansion from `@SET`/`env:` and the environment.
 //!
 //! This module depends on nothing else in the crate.
@@ -23,6 +24,7 @@ pub mod classic;
 pub mod files;
 pub mod format;
 pub mod includes;
+pub mod locate;
 pub mod text;
 pub mod vars;
 pub mod view;

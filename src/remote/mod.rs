@@ -15,6 +15,7 @@ pub mod apply;
 pub mod files;
 mod host;
 pub mod keys;
+pub mod leave_out;
 pub mod policy;
 pub mod record;
 pub mod scan;

@@ -296,10 +296,11 @@ pub fn rewrite_bootstrap(
         },
         staged: staged.display().to_string(),
     };
-    let (edits, found) = match format {
+    let (mut edits, found) = match format {
         Format::Classic => rw.classic(text),
         Format::Yaml => rw.yaml(text),
     };
+    edits.extend(super::leave_out::own_section_edits(format, text));
     found.then(|| apply(text, edits))
 }
 
