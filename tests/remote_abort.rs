@@ -74,7 +74,7 @@ fn unregister_restores_from_disk_and_the_next_start_reports_it() {
     );
     rc.on_offer(
         t,
-        &AgentRemoteConfig {
+        AgentRemoteConfig {
             config: Some(map),
             config_hash: b"\x01\x02".to_vec(),
         },

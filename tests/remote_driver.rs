@@ -180,7 +180,7 @@ fn kind(s: &RemoteConfigStatus) -> RemoteConfigStatuses {
 fn a_good_config_is_written_reloaded_confirmed_and_persisted() {
     let env = Env::new("good");
     let mut rc = env.driver(0);
-    let st = rc.on_offer(env.at(1), &good("h1")).unwrap();
+    let st = rc.on_offer(env.at(1), good("h1")).unwrap();
     assert_eq!(kind(&st), RemoteConfigStatuses::Applying);
     assert_eq!(env.signals(), 1);
     assert_eq!(
@@ -213,7 +213,7 @@ fn a_good_config_is_written_reloaded_confirmed_and_persisted() {
         kind(&rc.startup_status().unwrap()),
         RemoteConfigStatuses::Applied
     );
-    let st = rc.on_offer(env.at(3), &good("h1")).unwrap();
+    let st = rc.on_offer(env.at(3), good("h1")).unwrap();
     assert_eq!(kind(&st), RemoteConfigStatuses::Applied);
     assert_eq!(env.signals(), 1);
 }
@@ -232,9 +232,7 @@ fn a_denied_plugin_writes_nothing_at_all() {
     ] {
         let env = Env::new(&format!("deny-{name}"));
         let mut rc = env.driver(0);
-        let st = rc
-            .on_offer(env.at(1), &offer("bad", &[("", body)]))
-            .unwrap();
+        let st = rc.on_offer(env.at(1), offer("bad", &[("", body)])).unwrap();
         assert_eq!(kind(&st), RemoteConfigStatuses::Failed);
         assert!(
             st.error_message.contains("deny_plugins"),
@@ -260,7 +258,7 @@ fn a_format_mismatch_writes_nothing() {
         .get_mut("")
         .unwrap()
         .content_type = "text/yaml".into();
-    let st = rc.on_offer(env.at(1), &o).unwrap();
+    let st = rc.on_offer(env.at(1), o).unwrap();
     assert!(st.error_message.contains("format"), "{}", st.error_message);
     assert!(env.is_old());
 }
@@ -271,7 +269,7 @@ fn a_dry_run_failure_reports_its_text_and_leaves_live_files_alone() {
     env.calls.lock().unwrap().dry_run_error =
         Some("Fluent Bit's --dry-run rejected the config:\n[error] unknown plugin 'nosuch'".into());
     let mut rc = env.driver(0);
-    let st = rc.on_offer(env.at(1), &good("h")).unwrap();
+    let st = rc.on_offer(env.at(1), good("h")).unwrap();
     assert_eq!(kind(&st), RemoteConfigStatuses::Failed);
     assert!(st.error_message.contains("nosuch"));
     assert!(env.is_old());
@@ -283,7 +281,7 @@ fn a_dry_run_failure_reports_its_text_and_leaves_live_files_alone() {
 fn an_empty_config_map_empties_the_managed_file_and_folder() {
     let env = Env::new("empty");
     let mut rc = env.driver(0);
-    rc.on_offer(env.at(1), &offer("empty", &[]));
+    rc.on_offer(env.at(1), offer("empty", &[]));
     rc.on_pre_run(env.at(2), 2, true);
     assert_eq!(kind(&rc.status().unwrap()), RemoteConfigStatuses::Applied);
     assert_eq!(env.main(), "");
@@ -294,7 +292,7 @@ fn an_empty_config_map_empties_the_managed_file_and_folder() {
 fn halted_reload_puts_the_old_files_back() {
     let env = Env::new("halted");
     let mut rc = env.driver(0);
-    rc.on_offer(env.at(1), &good("h"));
+    rc.on_offer(env.at(1), good("h"));
     assert!(!env.is_old());
     rc.on_halted(env.at(2));
     assert!(env.is_old());
@@ -312,7 +310,7 @@ fn halted_reload_puts_the_old_files_back() {
 fn no_reload_at_all_is_treated_as_refused_after_the_retries() {
     let env = Env::new("silent");
     let mut rc = env.driver(0);
-    rc.on_offer(env.at(1), &good("h"));
+    rc.on_offer(env.at(1), good("h"));
     for s in [11, 21, 31] {
         assert_eq!(rc.next_deadline(), Some(env.at(s)));
         rc.on_tick(env.at(s), None);
@@ -326,7 +324,7 @@ fn no_reload_at_all_is_treated_as_refused_after_the_retries() {
 fn aborted_restores_synchronously_and_the_next_start_never_retries_it() {
     let env = Env::new("aborted");
     let mut rc = env.driver(0);
-    rc.on_offer(env.at(1), &good("boom"));
+    rc.on_offer(env.at(1), good("boom"));
     let msg = rc.on_aborted().expect("something was restored");
     assert!(msg.contains("626f6f6d"), "{msg}");
     assert!(env.is_old(), "restored before the process exits");
@@ -338,12 +336,12 @@ fn aborted_restores_synchronously_and_the_next_start_never_retries_it() {
     assert_eq!(st.last_remote_config_hash, b"boom");
     assert_eq!(st.error_message, apply::ABORTED);
     assert!(!env.layout.state.join("remote_config.pending").exists());
-    let st = rc.on_offer(env.at(2), &good("boom")).unwrap();
+    let st = rc.on_offer(env.at(2), good("boom")).unwrap();
     assert_eq!(st.error_message, apply::BLOCKED);
     assert_eq!(env.signals(), 1, "never applied again");
     assert!(env.is_old());
     // A changed config is welcome.
-    rc.on_offer(env.at(3), &good("fixed"));
+    rc.on_offer(env.at(3), good("fixed"));
     assert_eq!(env.signals(), 2);
 }
 
@@ -351,7 +349,7 @@ fn aborted_restores_synchronously_and_the_next_start_never_retries_it() {
 fn health_gate_failure_rolls_back_and_reloads() {
     let env = Env::new("health");
     let mut rc = env.driver(20);
-    rc.on_offer(env.at(1), &good("h"));
+    rc.on_offer(env.at(1), good("h"));
     rc.on_pre_run(env.at(2), 2, true);
     rc.on_tick(env.at(5), Some(true));
     assert!(!env.is_old());
@@ -375,7 +373,7 @@ fn health_gate_failure_rolls_back_and_reloads() {
 fn health_gate_success_commits() {
     let env = Env::new("healthy");
     let mut rc = env.driver(20);
-    rc.on_offer(env.at(1), &good("h"));
+    rc.on_offer(env.at(1), good("h"));
     rc.on_pre_run(env.at(2), 2, true);
     rc.on_tick(env.at(10), Some(true));
     assert!(rc.is_busy());
@@ -394,7 +392,7 @@ fn a_key_escaping_through_an_operator_symlink_writes_nothing_outside() {
     let st = rc
         .on_offer(
             env.at(1),
-            &offer("s", &[("", OLD_MAIN), ("esc/pwn.conf", "x")]),
+            offer("s", &[("", OLD_MAIN), ("esc/pwn.conf", "x")]),
         )
         .unwrap();
     assert_eq!(kind(&st), RemoteConfigStatuses::Failed);
@@ -432,7 +430,7 @@ fn path_escapes_are_refused_by_policy() {
         let st = rc
             .on_offer(
                 env.at(i as u64),
-                &offer(&format!("e{i}"), &[("", OLD_MAIN), (key, "x")]),
+                offer(&format!("e{i}"), &[("", OLD_MAIN), (key, "x")]),
             )
             .unwrap();
         assert_eq!(kind(&st), RemoteConfigStatuses::Failed, "{key:?}");
@@ -450,9 +448,9 @@ fn path_escapes_are_refused_by_policy() {
 fn two_offers_never_interleave_reloads() {
     let env = Env::new("two");
     let mut rc = env.driver(0);
-    rc.on_offer(env.at(1), &good("a"));
+    rc.on_offer(env.at(1), good("a"));
     let st = rc
-        .on_offer(env.at(1), &offer("b", &[("", "[INPUT]\n    Name mem\n")]))
+        .on_offer(env.at(1), offer("b", &[("", "[INPUT]\n    Name mem\n")]))
         .unwrap();
     assert_eq!(
         (st.last_remote_config_hash.as_slice(), kind(&st)),
@@ -490,7 +488,7 @@ fn remote_config_off_answers_failed_and_touches_nothing() {
     opts.policy.enabled = false;
     let mut rc = RemoteConfig::with_host(opts, Box::new(FakeHost(env.calls.clone())));
     rc.on_pre_run(env.at(0), 1, true);
-    let st = rc.on_offer(env.at(1), &good("h")).unwrap();
+    let st = rc.on_offer(env.at(1), good("h")).unwrap();
     assert!(
         st.error_message.contains("remote_config"),
         "{}",
@@ -503,7 +501,7 @@ fn remote_config_off_answers_failed_and_touches_nothing() {
 fn an_interrupted_apply_is_rolled_back_at_the_next_start() {
     let env = Env::new("interrupted");
     let mut rc = env.driver(0);
-    rc.on_offer(env.at(1), &good("crash"));
+    rc.on_offer(env.at(1), good("crash"));
     assert!(!env.is_old());
     // The process dies here: no HALTED, no Unregister, nothing.
     std::mem::forget(rc);

@@ -276,7 +276,7 @@ fn the_driver_reports_fluent_bits_error_and_keeps_the_live_config() {
         rc.on_pre_run(t, 1, true);
 
         let st = rc
-            .on_offer(t, &offer("bad", "[INPUT]\n    Name nosuchplugin\n"))
+            .on_offer(t, offer("bad", "[INPUT]\n    Name nosuchplugin\n"))
             .unwrap();
         assert_eq!(st.status, RemoteConfigStatuses::Failed as i32);
         assert!(
@@ -288,7 +288,7 @@ fn the_driver_reports_fluent_bits_error_and_keeps_the_live_config() {
         untouched(&s, LIVE_MAIN);
 
         let good = "[INPUT]\n    Name dummy\n    Tag remote\n";
-        let st = rc.on_offer(t, &offer("good", good)).unwrap();
+        let st = rc.on_offer(t, offer("good", good)).unwrap();
         assert_eq!(
             st.status,
             RemoteConfigStatuses::Applying as i32,

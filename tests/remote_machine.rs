@@ -101,7 +101,7 @@ impl Sim {
     }
 
     fn offer(&mut self, secs: u64, hash: &str, body: &str) {
-        self.m.offer(&offer(hash, body));
+        self.m.offer(offer(hash, body));
         self.drive(secs);
     }
 

@@ -214,7 +214,7 @@ fn apply_confirm_and_abort_against_a_real_reload() {
         sink.local_addr().unwrap().port()
     );
         let good = offer("good", &[("", main.into()), ("out.conf", out)]);
-        let st = rc.on_offer(Instant::now(), &good).unwrap();
+        let st = rc.on_offer(Instant::now(), good.clone()).unwrap();
         assert_eq!(
             st.status,
             RemoteConfigStatuses::Applying as i32,
@@ -239,7 +239,7 @@ fn apply_confirm_and_abort_against_a_real_reload() {
 
         // The same config again: no second reload.
         let before = reload_count(http).unwrap();
-        let st = rc.on_offer(Instant::now(), &good).unwrap();
+        let st = rc.on_offer(Instant::now(), good).unwrap();
         assert_eq!(st.status, RemoteConfigStatuses::Applied as i32);
         std::thread::sleep(Duration::from_millis(1500));
         assert_eq!(reload_count(http).unwrap(), before);
@@ -254,7 +254,7 @@ fn apply_confirm_and_abort_against_a_real_reload() {
                 format!("[INPUT]\n    Name tcp\n    Listen 127.0.0.1\n    Port {port}\n"),
             )],
         );
-        rc.on_offer(Instant::now(), &bad);
+        rc.on_offer(Instant::now(), bad);
         let exited = {
             let t = Instant::now();
             loop {

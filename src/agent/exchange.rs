@@ -124,7 +124,7 @@ impl Runtime {
             match a {
                 Action::ApplyRemoteConfig(rc) => {
                     super::fault::inject("offer");
-                    if let Some(st) = self.remote.on_offer(Instant::now(), &rc) {
+                    if let Some(st) = self.remote.on_offer(Instant::now(), rc) {
                         self.client.set_remote_config_status(st);
                     }
                     self.remote_status();

@@ -56,26 +56,26 @@ pub struct Line {
     pub kind: Kind,
 }
 
-/// Every line of one classic file.
-pub fn lines(text: &str) -> Vec<Line> {
+/// Every line of one classic file, one at a time: a large config is never
+/// held twice over as a list of lines.
+pub fn lines(text: &str) -> impl Iterator<Item = Line> + '_ {
     let mut indent: Option<Vec<u8>> = None;
     let mut in_section = false;
-    let mut out = Vec::new();
     let mut start = 0;
-    for (n, raw) in text.split_inclusive('\n').enumerate() {
+    text.split_inclusive('\n').enumerate().map(move |(n, raw)| {
         let mut content = raw.strip_suffix('\n').unwrap_or(raw);
         if raw.ends_with('\n') {
             content = content.strip_suffix('\r').unwrap_or(content);
         }
         let kind = classify(content, &mut indent, &mut in_section);
-        out.push(Line {
+        let line = Line {
             no: n + 1,
             span: start..start + content.len(),
             kind: shift(kind, start),
-        });
+        };
         start += raw.len();
-    }
-    out
+        line
+    })
 }
 
 /// The pattern of an `@INCLUDE` line, exactly as Fluent Bit matches it.
@@ -270,7 +270,7 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<Kind> {
-        lines(text).into_iter().map(|l| l.kind).collect()
+        lines(text).map(|l| l.kind).collect()
     }
 
     fn entry_kv(k: &Kind) -> Option<(&str, &str)> {
@@ -348,7 +348,7 @@ mod tests {
     #[test]
     fn lone_cr_is_not_a_break_and_spans_point_into_the_text() {
         let text = "[INPUT]\r[PARSER]\n  Name  exec\r\n";
-        let l = lines(text);
+        let l: Vec<Line> = lines(text).collect();
         assert_eq!(l[0].kind, Kind::Section("INPUT".into()));
         let Kind::Entry { value_at, .. } = &l[1].kind else {
             panic!()

@@ -255,7 +255,7 @@ impl Machine {
     }
 
     /// An offer from the server.
-    pub fn offer(&mut self, offer: &AgentRemoteConfig) {
+    pub fn offer(&mut self, offer: AgentRemoteConfig) {
         let hash = offer.config_hash.clone();
         self.latest = Some(hash.clone());
         if self.aborted {
@@ -268,7 +268,7 @@ impl Machine {
             } else {
                 // Never two reloads at once: the newest offer waits, and
                 // replaces any that waited before it.
-                self.queued = Some(offer.clone());
+                self.queued = Some(offer);
             }
             self.report(&hash, RemoteConfigStatuses::Applying, "");
             return;
@@ -276,7 +276,7 @@ impl Machine {
         self.start_offer(offer);
     }
 
-    fn start_offer(&mut self, offer: &AgentRemoteConfig) {
+    fn start_offer(&mut self, offer: AgentRemoteConfig) {
         let hash = offer.config_hash.clone();
         // Without a hash there is nothing to recognise a config by: apply
         // it, skipping the shortcuts.
@@ -297,27 +297,30 @@ impl Machine {
                 }
             }
         }
-        let candidate = match self.policy.check(offer.config.as_ref()) {
+        let Some(hot_reload) = self.hot_reload else {
+            // Not started yet: PreRun will say whether we can reload. A
+            // config the policy refuses is refused at once all the same.
+            if let Err(rejection) = self.policy.allows(offer.config.as_ref()) {
+                return self.fail(&hash, rejection.to_string());
+            }
+            self.queued = Some(offer);
+            return self.report(&hash, RemoteConfigStatuses::Applying, "");
+        };
+        // The files move into the candidate: a large config is held once.
+        let candidate = match self.policy.take(offer.config) {
             Ok(c) => c,
             Err(rejection) => return self.fail(&hash, rejection.to_string()),
         };
-        match self.hot_reload {
-            None => {
-                // Not started yet: PreRun will say whether we can reload.
-                self.queued = Some(offer.clone());
-                self.report(&hash, RemoteConfigStatuses::Applying, "");
-            }
-            Some(false) => self.fail(&hash, HOT_RELOAD_OFF.to_string()),
-            Some(true) => {
-                self.job = Some(Job {
-                    hash: hash.clone(),
-                    kind: Kind::Apply(Arc::new(candidate)),
-                    step: Step::Staging,
-                    base_generation: self.generation,
-                });
-                self.report(&hash, RemoteConfigStatuses::Applying, "");
-            }
+        if !hot_reload {
+            return self.fail(&hash, HOT_RELOAD_OFF.to_string());
         }
+        self.job = Some(Job {
+            hash: hash.clone(),
+            kind: Kind::Apply(Arc::new(candidate)),
+            step: Step::Staging,
+            base_generation: self.generation,
+        });
+        self.report(&hash, RemoteConfigStatuses::Applying, "");
     }
 
     /// A failure before anything live changed.
@@ -622,7 +625,7 @@ impl Machine {
             return;
         }
         if let Some(offer) = self.queued.take() {
-            self.start_offer(&offer);
+            self.start_offer(offer);
         } else if std::mem::take(&mut self.recovery_reload) {
             self.start_reload(Why::Recovery);
         } else if std::mem::take(&mut self.restart_wanted) {

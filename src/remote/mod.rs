@@ -237,7 +237,7 @@ impl RemoteConfig {
     pub fn on_offer(
         &mut self,
         now: Instant,
-        offer: &AgentRemoteConfig,
+        offer: AgentRemoteConfig,
     ) -> Option<RemoteConfigStatus> {
         self.machine.offer(offer);
         self.drive(now);

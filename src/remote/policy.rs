@@ -105,6 +105,25 @@ pub struct Candidate {
     pub files: Vec<(String, Vec<u8>)>,
 }
 
+impl Candidate {
+    /// The files of a checked map; `main_key` names the main file.
+    fn from_map(map: Option<AgentConfigMap>, main_key: Option<String>) -> Candidate {
+        let (Some(map), Some(main_key)) = (map, main_key) else {
+            return Candidate::default();
+        };
+        let mut c = Candidate::default();
+        // BTreeMap order: the other files come out sorted by key.
+        for (k, f) in map.config_map {
+            if k == main_key {
+                c.main = f.body;
+            } else {
+                c.files.push((k, f.body));
+            }
+        }
+        c
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub enabled: bool,
@@ -134,7 +153,26 @@ impl Policy {
         }
     }
 
+    /// Checks `map` and copies it into a candidate.
     pub fn check(&self, map: Option<&AgentConfigMap>) -> Result<Candidate, Rejection> {
+        let main_key = self.rules(map)?;
+        Ok(Candidate::from_map(map.cloned(), main_key))
+    }
+
+    /// Checks `map` and moves its files into a candidate: a large config is
+    /// not held twice.
+    pub fn take(&self, map: Option<AgentConfigMap>) -> Result<Candidate, Rejection> {
+        let main_key = self.rules(map.as_ref())?;
+        Ok(Candidate::from_map(map, main_key))
+    }
+
+    /// Checks `map` without keeping anything of it.
+    pub fn allows(&self, map: Option<&AgentConfigMap>) -> Result<(), Rejection> {
+        self.rules(map).map(drop)
+    }
+
+    /// Every rule; the main file's key when there are files at all.
+    fn rules(&self, map: Option<&AgentConfigMap>) -> Result<Option<String>, Rejection> {
         if !self.enabled {
             return reject(
                 Rule::RemoteConfig,
@@ -144,7 +182,7 @@ impl Policy {
         }
         let Some(map) = map.filter(|m| !m.config_map.is_empty()) else {
             // No remote pipeline: the managed file becomes empty.
-            return Ok(Candidate::default());
+            return Ok(None);
         };
         let entries = &map.config_map;
 
@@ -236,13 +274,7 @@ impl Policy {
             self.check_file(key, &String::from_utf8_lossy(&f.body))?;
         }
 
-        Ok(Candidate {
-            main: main.body.clone(),
-            files: others
-                .iter()
-                .map(|k| (k.to_string(), entries[*k].body.clone()))
-                .collect(),
-        })
+        Ok(Some(main_key))
     }
 
     /// `key` is `None` for the main file.
