@@ -13,6 +13,7 @@ pub mod health;
 pub mod metrics;
 pub mod process;
 pub mod redact;
+mod redact_text;
 mod redact_yaml;
 
 use std::path::PathBuf;

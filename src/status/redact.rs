@@ -7,13 +7,11 @@
 //! Values that are only a `${VAR}` reference are kept, since they name the
 //! secret without holding it.
 
-use std::ops::Range;
-
+use super::redact_text::{apply_edits, is_var_ref, Rules};
+pub use super::redact_text::{redact_url_credentials, MARKER};
 use crate::fbconf::classic::{self, Kind};
 use crate::fbconf::includes::wildcard_match;
 use crate::fbconf::text::unquote;
-
-pub const MARKER: &str = "<redacted>";
 
 /// Key fragments that mark a value as secret wherever they appear.
 const SECRET_PARTS: &[&str] = &[
@@ -225,62 +223,9 @@ impl Redactor {
     }
 }
 
-/// Replaces byte ranges of `text` (not overlapping, any order).
-pub(super) fn apply_edits(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
-    edits.sort_by_key(|(r, _)| r.start);
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (r, new) in edits {
-        if r.start < at {
-            continue;
-        }
-        out.push_str(&text[at..r.start]);
-        out.push_str(&new);
-        at = r.end;
-    }
-    out.push_str(&text[at..]);
-    out
-}
-
 fn split_eol(line: &str) -> (&str, &str) {
     let content = line.trim_end_matches(['\n', '\r']);
     (content, &line[content.len()..])
-}
-
-/// True for a value that is only a `${NAME}` reference.
-pub(super) fn is_var_ref(v: &str) -> bool {
-    let v = unquote(v.trim());
-    v.strip_prefix("${")
-        .and_then(|s| s.strip_suffix('}'))
-        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-}
-
-/// `scheme://user:secret@host` → `scheme://user:<redacted>@host`.
-pub fn redact_url_credentials(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    let mut rest = v;
-    while let Some(at) = rest.find("://") {
-        let (head, tail) = rest.split_at(at + 3);
-        out.push_str(head);
-        let auth_end = tail
-            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
-            .unwrap_or(tail.len());
-        let authority = &tail[..auth_end];
-        match authority
-            .rfind('@')
-            .and_then(|a| authority[..a].find(':').map(|c| (c, a)))
-        {
-            Some((colon, at)) => {
-                out.push_str(&authority[..=colon]);
-                out.push_str(MARKER);
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[auth_end..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Replaces every private key PEM block with the marker, whether it spans
@@ -320,6 +265,28 @@ pub fn redact_pem(text: &str) -> String {
         }
     }
     out
+}
+
+impl Rules for Redactor {
+    fn is_secret_key(&self, key: &str) -> bool {
+        Redactor::is_secret_key(self, key)
+    }
+
+    fn is_secret_header(&self, name: &str) -> bool {
+        Redactor::is_secret_header(self, name)
+    }
+
+    fn is_header_key(&self, key: &str) -> bool {
+        Redactor::is_header_key(key)
+    }
+
+    fn header_value(&self, v: &str) -> String {
+        Redactor::header_value(self, v)
+    }
+
+    fn comment_body(&self, body: &str, depth: usize) -> String {
+        Redactor::comment_body(self, body, depth)
+    }
 }
 
 #[cfg(test)]

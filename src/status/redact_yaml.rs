@@ -9,7 +9,7 @@
 
 use std::ops::Range;
 
-use super::redact::{apply_edits, is_var_ref, redact_url_credentials, Redactor, MARKER};
+use super::redact_text::{apply_edits, is_var_ref, redact_url_credentials, Rules, MARKER};
 use crate::fbconf::yaml::{self, Style, Tree, TreeKind};
 
 /// What the keys above a node say about it.
@@ -25,7 +25,7 @@ enum Under {
 
 /// The redacted text. Past a syntax error, where the reader stops, every
 /// line is hidden: what Fluent Bit cannot read, we cannot sort either.
-pub fn redact(r: &Redactor, text: &str) -> String {
+pub fn redact(r: &dyn Rules, text: &str) -> String {
     match redact_strict(r, text, 0) {
         Some(out) => out,
         None => {
@@ -42,7 +42,7 @@ pub fn redact(r: &Redactor, text: &str) -> String {
 }
 
 /// The redacted text, or `None` when it is not valid YAML.
-pub(super) fn redact_strict(r: &Redactor, text: &str, depth: usize) -> Option<String> {
+pub(super) fn redact_strict(r: &dyn Rules, text: &str, depth: usize) -> Option<String> {
     let (docs, error) = yaml::documents(text);
     if error.is_some() {
         return None;
@@ -50,7 +50,12 @@ pub(super) fn redact_strict(r: &Redactor, text: &str, depth: usize) -> Option<St
     Some(apply_edits(text, edits_for(r, text, &docs, depth)))
 }
 
-fn edits_for(r: &Redactor, text: &str, docs: &[Tree], depth: usize) -> Vec<(Range<usize>, String)> {
+fn edits_for(
+    r: &dyn Rules,
+    text: &str,
+    docs: &[Tree],
+    depth: usize,
+) -> Vec<(Range<usize>, String)> {
     let mut w = Walk {
         r,
         text,
@@ -69,7 +74,7 @@ fn edits_for(r: &Redactor, text: &str, docs: &[Tree], depth: usize) -> Vec<(Rang
 }
 
 struct Walk<'a> {
-    r: &'a Redactor,
+    r: &'a dyn Rules,
     text: &'a str,
     edits: Vec<(Range<usize>, String)>,
     /// Every scalar's bytes, where a `#` is text and not a comment.
@@ -104,7 +109,7 @@ impl Walk<'_> {
             Under::Header if self.r.is_secret_header(key) => Under::Secret,
             Under::Header => Under::Plain,
             Under::Plain if self.r.is_secret_key(key) => Under::Secret,
-            Under::Plain if Redactor::is_header_key(key) => Under::Header,
+            Under::Plain if self.r.is_header_key(key) => Under::Header,
             Under::Plain => Under::Plain,
         }
     }
@@ -196,7 +201,7 @@ mod tests {
     use super::*;
 
     fn red(text: &str) -> String {
-        redact(&Redactor::new(&[]), text)
+        redact(&crate::status::redact::Redactor::new(&[]), text)
     }
 
     #[test]
