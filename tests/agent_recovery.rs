@@ -8,13 +8,11 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::{Mutex, Once};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fluent_bit_opamp::agent::{self, AgentHandle, Control};
-use fluent_bit_opamp::config::properties::{self, RawProperties};
 use fluent_bit_opamp::logging::{self, Level};
+use support::agent::Agent;
 use support::{messages, TestServer};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -39,45 +37,6 @@ fn log_lines() -> std::sync::MutexGuard<'static, Vec<String>> {
 
 fn logged(needle: &str) -> bool {
     log_lines().iter().any(|l| l.contains(needle))
-}
-
-struct Agent {
-    handle: Option<AgentHandle>,
-    state: PathBuf,
-}
-
-impl Agent {
-    fn start(name: &str, endpoint: &str, extra: &[(&str, &str)]) -> Agent {
-        let state =
-            std::env::temp_dir().join(format!("opamp-recovery-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&state);
-        let mut raw = RawProperties::default();
-        raw.push("endpoint", endpoint);
-        raw.push("state_dir", &state.display().to_string());
-        for (k, v) in extra {
-            raw.push(k, v);
-        }
-        let handle = agent::start(properties::parse(&raw).unwrap(), 1, None).unwrap();
-        handle.send(Control::PreRun {
-            generation: 1,
-            hot_reload: true,
-        });
-        Agent {
-            handle: Some(handle),
-            state,
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(h) = self.handle.take() {
-            let t0 = Instant::now();
-            h.send(Control::Shutdown);
-            assert!(h.wait_until(t0 + Duration::from_secs(2)), "shutdown hung");
-        }
-        let _ = std::fs::remove_dir_all(&self.state);
-    }
 }
 
 #[test]

@@ -11,7 +11,7 @@ mod build_host;
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -128,19 +128,16 @@ fn wait_connected(server: &TestServer, connections: usize) {
     std::thread::sleep(Duration::from_millis(300));
 }
 
-const GOOD: &str = "[INPUT]\n    Name dummy\n    Tag remote\n";
-
-#[test]
-fn apply_halt_and_abort_through_the_c_host() {
-    let dir = tmpdir("chost-remote");
-    let server = TestServer::start();
+/// A bootstrap with remote config on and an empty managed file beside it;
+/// `extra` adds lines to the opamp section.
+fn bootstrap(dir: &Path, server: &TestServer, extra: &str) -> (PathBuf, PathBuf) {
     let managed = dir.join("managed.conf");
     std::fs::write(&managed, "").unwrap();
     let conf = dir.join("fluent-bit.conf");
     std::fs::write(
         &conf,
         format!(
-            "[SERVICE]\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n    \
+            "[SERVICE]\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n{extra}    \
              Remote_Config On\n    Managed_Config {}\n\n@INCLUDE managed.conf\n",
             server.ws_url(),
             dir.join("state").display(),
@@ -148,6 +145,16 @@ fn apply_halt_and_abort_through_the_c_host() {
         ),
     )
     .unwrap();
+    (conf, managed)
+}
+
+const GOOD: &str = "[INPUT]\n    Name dummy\n    Tag remote\n";
+
+#[test]
+fn apply_halt_and_abort_through_the_c_host() {
+    let dir = tmpdir("chost-remote");
+    let server = TestServer::start();
+    let (conf, managed) = bootstrap(&dir, &server, "");
     let log = dir.join("host.log");
     let mut host = Host::start(&conf, &managed, &log);
     wait_connected(&server, 1);
@@ -222,20 +229,7 @@ fn apply_halt_and_abort_through_the_c_host() {
 fn a_slow_dry_run_delays_neither_heartbeats_nor_shutdown() {
     let dir = tmpdir("chost-slow-dry-run");
     let server = TestServer::start();
-    let managed = dir.join("managed.conf");
-    std::fs::write(&managed, "").unwrap();
-    let conf = dir.join("fluent-bit.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[SERVICE]\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n    \
-             Heartbeat_Interval 1s\n    Remote_Config On\n    Managed_Config {}\n\n@INCLUDE managed.conf\n",
-            server.ws_url(),
-            dir.join("state").display(),
-            managed.display()
-        ),
-    )
-    .unwrap();
+    let (conf, managed) = bootstrap(&dir, &server, "    Heartbeat_Interval 1s\n");
     // Under Fluent Bit's name the host is the binary the plugin validates
     // with, and its dry run takes 10 s.
     let exe = dir.join("fluent-bit");

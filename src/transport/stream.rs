@@ -51,15 +51,10 @@ impl Stream {
 
     /// Whether an idle connection can still carry a request: nothing may be
     /// waiting to be read (an idle peer sends nothing; bytes or EOF mean it
-    /// is closing or confused). Looked at without consuming anything.
+    /// is closing or confused). One zero-timeout poll(2), nothing consumed.
     pub(crate) fn is_idle_and_open(&self) -> bool {
-        let tcp = self.tcp();
-        if tcp.set_nonblocking(true).is_err() {
-            return false;
-        }
-        let open =
-            matches!(tcp.peek(&mut [0u8; 1]), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        tcp.set_nonblocking(false).is_ok() && open
+        use std::os::fd::AsRawFd;
+        !crate::sys::poll_readable(&[self.tcp().as_raw_fd()], Duration::ZERO)[0]
     }
 
     pub(crate) fn shutdown(&mut self) {

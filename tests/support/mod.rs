@@ -15,6 +15,7 @@
 // Each test crate uses a different part of this module.
 #![allow(dead_code, unused_imports)]
 
+pub mod agent;
 pub mod certs;
 pub mod fluent_bit;
 pub mod http_server;
