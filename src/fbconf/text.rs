@@ -30,6 +30,25 @@ pub fn unquote(v: &str) -> &str {
     }
 }
 
+/// Replaces byte ranges of `text`, in any order; a range that overlaps an
+/// earlier one is skipped. The one way configs are edited as text (the
+/// redactor, the dry-run copy).
+pub fn apply_edits(text: &str, mut edits: Vec<(std::ops::Range<usize>, String)>) -> String {
+    edits.sort_by_key(|(r, _)| r.start);
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (r, new) in edits {
+        if r.start < at {
+            continue;
+        }
+        out.push_str(&text[at..r.start]);
+        out.push_str(&new);
+        at = r.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,13 +70,7 @@ mod tests {
     use super::*;
 
     fn apply(format: Format, text: &str) -> String {
-        let mut out = text.to_string();
-        let mut edits = own_section_edits(format, text);
-        edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
-        for (r, new) in edits {
-            out.replace_range(r, &new);
-        }
-        out
+        crate::fbconf::text::apply_edits(text, own_section_edits(format, text))
     }
 
     #[test]

@@ -21,6 +21,7 @@ use super::policy::file_name;
 use super::staging::Layout;
 use crate::fbconf::classic::{self, Kind};
 use crate::fbconf::includes::{classic_targets, yaml_targets};
+use crate::fbconf::text::apply_edits;
 use crate::fbconf::view::{items_of, pairs_of};
 use crate::fbconf::yaml::{self, Tree, TreeKind};
 use crate::fbconf::Format;
@@ -301,7 +302,7 @@ pub fn rewrite_bootstrap(
         Format::Yaml => rw.yaml(text),
     };
     edits.extend(super::leave_out::own_section_edits(format, text));
-    found.then(|| apply(text, edits))
+    found.then(|| apply_edits(text, edits))
 }
 
 type Edits = Vec<(Range<usize>, String)>;
@@ -392,20 +393,6 @@ fn is_path_key(key: &str) -> bool {
 
 fn yaml_quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-/// Replaces byte ranges of `text` (not overlapping).
-fn apply(text: &str, mut edits: Edits) -> String {
-    edits.sort_by_key(|(r, _)| r.start);
-    let mut out = String::with_capacity(text.len() + 64);
-    let mut at = 0;
-    for (r, new) in edits {
-        out.push_str(&text[at..r.start]);
-        out.push_str(&new);
-        at = r.end;
-    }
-    out.push_str(&text[at..]);
-    out
 }
 
 /// A path's identity for comparison: the real path when it exists.

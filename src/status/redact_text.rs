@@ -1,8 +1,7 @@
 //! What both redactors (classic and YAML) share: the marker, text edits,
 //! and the rules a redactor applies, so neither file needs the other's.
 
-use std::ops::Range;
-
+pub use crate::fbconf::text::apply_edits;
 use crate::fbconf::text::unquote;
 
 /// What stands in for every secret value.
@@ -17,23 +16,6 @@ pub trait Rules {
     fn header_value(&self, v: &str) -> String;
     /// A comment's body, with any commented-out config redacted too.
     fn comment_body(&self, body: &str, depth: usize) -> String;
-}
-
-/// Replaces byte ranges of `text` (not overlapping, any order).
-pub fn apply_edits(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
-    edits.sort_by_key(|(r, _)| r.start);
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (r, new) in edits {
-        if r.start < at {
-            continue;
-        }
-        out.push_str(&text[at..r.start]);
-        out.push_str(&new);
-        at = r.end;
-    }
-    out.push_str(&text[at..]);
-    out
 }
 
 /// True for a value that is only a `${NAME}` reference.
