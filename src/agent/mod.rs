@@ -15,6 +15,7 @@ pub use control::Control;
 pub use notify::Notifier;
 
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ use crate::config::properties::Settings;
 use crate::state_dir::StateDir;
 
 pub struct AgentHandle {
-    notifier: Notifier,
+    notifier: Arc<Notifier>,
     done: Receiver<()>,
     thread: Option<JoinHandle<()>>,
 }
@@ -71,7 +72,7 @@ pub fn start(
         })
         .map_err(|e| format!("cannot create the client's wake-up socket: {e}"))?;
     let (tx, rx) = crossbeam_channel::unbounded();
-    let notifier = Notifier::new(tx, wake);
+    let notifier = Arc::new(Notifier::new(tx, wake));
     let own = notify::Wake::new(wake_rx, notifier.clone());
     let (done_tx, done) = crossbeam_channel::bounded(1);
     let thread = std::thread::Builder::new()

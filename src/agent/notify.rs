@@ -4,6 +4,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
@@ -33,29 +34,16 @@ impl Notifier {
     }
 }
 
-impl Clone for Notifier {
-    fn clone(&self) -> Notifier {
-        Notifier {
-            tx: self.tx.clone(),
-            // A failed dup leaves a clone that wakes no one; the channel
-            // message still arrives at the next deadline.
-            wake: self
-                .wake
-                .try_clone()
-                .unwrap_or_else(|_| UnixStream::pair().expect("socket pair").0),
-        }
-    }
-}
-
 /// The agent thread's end of the wake-up socket, and a way to wake itself
 /// from helper threads (the dry run).
 pub(super) struct Wake {
     socket: UnixStream,
-    pub(super) notifier: Notifier,
+    /// Shared with the host-facing handle: one channel, one socket.
+    pub(super) notifier: Arc<Notifier>,
 }
 
 impl Wake {
-    pub(super) fn new(socket: UnixStream, notifier: Notifier) -> Wake {
+    pub(super) fn new(socket: UnixStream, notifier: Arc<Notifier>) -> Wake {
         Wake { socket, notifier }
     }
 

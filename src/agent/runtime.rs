@@ -85,7 +85,7 @@ impl Runtime {
         state: StateDir,
         generation: u64,
         tid: u64,
-        notifier: Notifier,
+        notifier: Arc<Notifier>,
     ) -> Runtime {
         let uid = settings.instance_uid.unwrap_or_else(|| {
             let make = || core::uuid_v7(unix_now_ms(), state_dir::random_bytes());
