@@ -31,8 +31,8 @@ impl Host {
     }
 
     fn spawn(exe: &Path, conf: &Path, managed: &Path, log: &Path, env: &[(&str, &str)]) -> Host {
-        let mut child = Command::new(exe)
-            .envs(env.iter().copied())
+        let mut cmd = Command::new(exe);
+        cmd.envs(env.iter().copied())
             .arg("--plugin")
             .arg(plugin_path())
             .arg("-c")
@@ -49,9 +49,8 @@ impl Host {
                 "--steady-ms",
                 "100",
             ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        let mut child = spawn_when_not_busy(&mut cmd);
         let out = Arc::new(Mutex::new(String::new()));
         let buf = out.clone();
         let stdout = child.stdout.take().unwrap();
@@ -233,7 +232,12 @@ fn a_slow_dry_run_delays_neither_heartbeats_nor_shutdown() {
     // Under Fluent Bit's name the host is the binary the plugin validates
     // with, and its dry run takes 10 s.
     let exe = dir.join("fluent-bit");
-    std::fs::copy(build_host::host_path(), &exe).unwrap();
+    // A hard link, not a copy: a file just written may still be open for
+    // writing in a child another test thread forked meanwhile, and exec
+    // then fails with ETXTBSY ("Text file busy").
+    if std::fs::hard_link(build_host::host_path(), &exe).is_err() {
+        std::fs::copy(build_host::host_path(), &exe).unwrap();
+    }
     let log = dir.join("host.log");
     let mut host = Host::spawn(&exe, &conf, &managed, &log, &[("HOST_DRY_RUN_MS", "10000")]);
     wait_connected(&server, 1);
@@ -286,6 +290,20 @@ fn a_slow_dry_run_delays_neither_heartbeats_nor_shutdown() {
         "the dry run's child outlived the agent"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Spawns, retrying while the executable is busy (ETXTBSY): a copy of it
+/// may still be open for writing in a child another thread just forked.
+fn spawn_when_not_busy(cmd: &mut Command) -> Child {
+    for _ in 0..100 {
+        match cmd.spawn() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            other => return other.expect("spawn the C host"),
+        }
+    }
+    panic!("the C host stayed busy (ETXTBSY) for 2 s");
 }
 
 /// Whether any process runs `exe` (by its command line in /proc).
