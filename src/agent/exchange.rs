@@ -130,7 +130,7 @@ impl Runtime {
                     self.remote_status();
                 }
                 Action::Restart => self.restart_command(),
-                Action::ConnectionSettings(_) => {}
+                Action::ConnectionSettings(cs) => self.connection_offers(*cs),
                 Action::PersistInstanceUid(uid) => self.new_uid(uid),
                 Action::Disconnect(why) => self.drop_connection(why),
                 Action::Log(level, msg) => logging::log(log_level(level), &msg),

@@ -9,6 +9,7 @@ mod fault;
 mod notify;
 mod report;
 mod runtime;
+mod steer;
 mod supervise;
 
 pub use control::Control;

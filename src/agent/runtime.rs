@@ -74,6 +74,8 @@ pub(super) struct Runtime {
     /// Property errors of the current generation, reported as health.
     pub(super) problem: Option<String>,
     pub(super) failures_in_a_row: u32,
+    /// The connection settings offer in progress, reported as one status.
+    pub(super) offers: super::steer::Tracker,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
@@ -126,6 +128,7 @@ impl Runtime {
             health: None,
             problem: None,
             failures_in_a_row: 0,
+            offers: Default::default(),
             recovering: None,
         };
         if let Some(st) = rt.remote.startup_status() {
@@ -374,6 +377,11 @@ fn capabilities(s: &Settings) -> Capabilities {
         accepts_remote_config: s.remote_config,
         reports_remote_config: s.remote_config,
         accepts_restart_command: true,
+        accepts_opamp_connection_settings: s.steering.connection_settings,
+        accepts_other_connection_settings: s.steering.other_connections,
+        reports_connection_settings_status: s.steering.connection_settings
+            || s.steering.other_connections
+            || s.steering.own_telemetry,
         ..Default::default()
     }
 }

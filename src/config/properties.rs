@@ -65,6 +65,12 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("allow_plugins", None, false, "If set, the only plugins a remote config may use (comma list); replaces `deny_plugins`."),
     prop!("max_config_size", Some("4M"), false, "Largest remote config accepted, all files together."),
     prop!("health_gate", Some("0s"), false, "After a remote config reloads, how long it must stay healthy before it is reported APPLIED."),
+    prop!("connection_settings", Some("off"), false, "Accept OpAMP connection settings offers (endpoint, headers, TLS material, heartbeat). Verified on a second connection before they replace the running one; kept in `state_dir/connection/settings`."),
+    prop!("connection_endpoint_allow", None, false, "Hosts an offered endpoint may point to (comma list; `*.example.com` matches subdomains). Empty: any host."),
+    prop!("connection_fallback", Some("5m"), false, "How long persisted connection settings may fail to connect before the agent falls back to this section's settings."),
+    prop!("tls.csr", Some("off"), false, "Request a client certificate from the server by CSR when there is none or it nears expiry. The private key never leaves `state_dir`."),
+    prop!("own_telemetry", Some("off"), false, "Accept own metrics and own logs offers: Fluent Bit's internal metrics and logs sent to the offered OTLP/HTTP endpoint."),
+    prop!("other_connections", Some("off"), false, "Accept other connection settings: named destinations that remote configs reference as variables."),
 ];
 
 /// Keys Fluent Bit itself consumes for every input; not ours to warn about.
@@ -224,6 +230,20 @@ pub struct Settings {
     pub plugin_policy: PluginPolicy,
     pub max_config_size: usize,
     pub health_gate: Duration,
+    pub steering: Steering,
+}
+
+/// What the server may change about connections, each part off unless the
+/// operator turns it on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Steering {
+    pub connection_settings: bool,
+    /// Lower-case host names; empty allows any.
+    pub endpoint_allow: Vec<String>,
+    pub fallback_after: Duration,
+    pub csr: bool,
+    pub own_telemetry: bool,
+    pub other_connections: bool,
 }
 
 struct Reader<'a> {
@@ -504,6 +524,23 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
     };
     let max_config_size = r.size("max_config_size");
     let health_gate = r.duration("health_gate");
+    let steering = Steering {
+        connection_settings: r.bool("connection_settings"),
+        endpoint_allow: list(r.value("connection_endpoint_allow").unwrap_or(""))
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        fallback_after: r.duration("connection_fallback"),
+        csr: r.bool("tls.csr"),
+        own_telemetry: r.bool("own_telemetry"),
+        other_connections: r.bool("other_connections"),
+    };
+    if steering.csr && !steering.connection_settings {
+        r.fail(
+            "tls.csr",
+            "needs connection_settings on: the certificate comes back as a connection settings offer",
+        );
+    }
 
     if !r.errors.is_empty() {
         return Err(r.errors);
@@ -530,6 +567,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         plugin_policy,
         max_config_size,
         health_gate,
+        steering,
     })
 }
 

@@ -30,10 +30,12 @@ pub enum Action {
     ApplyRemoteConfig(AgentRemoteConfig),
     /// The server asked for a restart (only with `accepts_restart_command`).
     Restart,
-    /// Connection settings on offer (only with
-    /// `accepts_opamp_connection_settings`). The heartbeat interval in them
-    /// is already in effect; everything else is the driver's call. Boxed:
-    /// it dwarfs every other variant.
+    /// Connection settings on offer (only when the agent claims a
+    /// capability that accepts some part of them). The heartbeat interval
+    /// in them is already in effect; everything else is the driver's call:
+    /// it reports the outcome with `set_connection_settings_status`. Each
+    /// offer (by hash) is handed out once. Boxed: it dwarfs every other
+    /// variant.
     ConnectionSettings(Box<ConnectionSettingsOffers>),
     /// The server assigned a new instance uid, already in use by the core;
     /// store it so the next process start keeps it.

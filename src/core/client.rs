@@ -22,6 +22,10 @@ use crate::proto::{
     ServerToAgent, ServerToAgentFlags,
 };
 
+mod settings;
+
+pub use settings::ProbeError;
+
 /// Sans-IO OpAMP client: feed it events and the current time, drain what it
 /// wants sent and done.
 /// Shortest gap between two re-answers to a repeated remote config offer.
@@ -598,7 +602,12 @@ impl Client {
         if let Some(op) = &cs.opamp {
             self.server_heartbeat = Some(Duration::from_secs(op.heartbeat_interval_seconds));
         }
-        if !self.caps.accepts_opamp_connection_settings {
+        let c = &self.caps;
+        let wanted = c.accepts_opamp_connection_settings
+            || c.reports_own_metrics
+            || c.reports_own_logs
+            || c.accepts_other_connection_settings;
+        if !wanted {
             return;
         }
         // Servers may repeat an offer in every response; hand each one out

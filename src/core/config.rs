@@ -29,6 +29,10 @@ pub struct Capabilities {
     pub accepts_restart_command: bool,
     pub reports_available_components: bool,
     pub accepts_opamp_connection_settings: bool,
+    pub reports_connection_settings_status: bool,
+    pub reports_own_metrics: bool,
+    pub reports_own_logs: bool,
+    pub accepts_other_connection_settings: bool,
 }
 
 impl Capabilities {
@@ -49,6 +53,16 @@ impl Capabilities {
             (
                 self.accepts_opamp_connection_settings,
                 Cap::AcceptsOpAmpConnectionSettings,
+            ),
+            (
+                self.reports_connection_settings_status,
+                Cap::ReportsConnectionSettingsStatus,
+            ),
+            (self.reports_own_metrics, Cap::ReportsOwnMetrics),
+            (self.reports_own_logs, Cap::ReportsOwnLogs),
+            (
+                self.accepts_other_connection_settings,
+                Cap::AcceptsOtherConnectionSettings,
             ),
         ] {
             if on {
@@ -124,10 +138,25 @@ mod tests {
             accepts_restart_command: true,
             reports_available_components: true,
             accepts_opamp_connection_settings: true,
+            reports_connection_settings_status: true,
+            reports_own_metrics: true,
+            reports_own_logs: true,
+            accepts_other_connection_settings: true,
         };
         assert_eq!(
             all.bits(),
-            0x1 | 0x2 | 0x4 | 0x800 | 0x1000 | 0x2000 | 0x400 | 0x4000 | 0x100
+            0x1 | 0x2
+                | 0x4
+                | 0x800
+                | 0x1000
+                | 0x2000
+                | 0x400
+                | 0x4000
+                | 0x100
+                | 0x8000
+                | 0x40
+                | 0x80
+                | 0x200
         );
         let health_only = Capabilities {
             reports_health: true,

@@ -3,8 +3,8 @@
 
 use super::config::Capabilities;
 use crate::proto::{
-    AgentDescription, AgentToServer, AvailableComponents, ComponentHealth, EffectiveConfig,
-    RemoteConfigStatus,
+    AgentDescription, AgentToServer, AvailableComponents, ComponentHealth,
+    ConnectionSettingsRequest, ConnectionSettingsStatus, EffectiveConfig, RemoteConfigStatus,
 };
 
 /// One slot per compressible sub-message the core reports.
@@ -15,6 +15,11 @@ pub(crate) struct StatusParts {
     pub(crate) effective_config: Option<EffectiveConfig>,
     pub(crate) remote_config_status: Option<RemoteConfigStatus>,
     pub(crate) available_components: Option<AvailableComponents>,
+    pub(crate) connection_settings_status: Option<ConnectionSettingsStatus>,
+    /// A CSR (or other request) waiting for the server: it travels like a
+    /// status, so a lost message or a reconnect sends it again until the
+    /// driver withdraws it.
+    pub(crate) connection_settings_request: Option<ConnectionSettingsRequest>,
 }
 
 impl StatusParts {
@@ -28,6 +33,8 @@ impl StatusParts {
         msg.effective_config = self.effective_config;
         msg.remote_config_status = self.remote_config_status;
         msg.available_components = self.available_components;
+        msg.connection_settings_status = self.connection_settings_status;
+        msg.connection_settings_request = self.connection_settings_request;
     }
 }
 
@@ -77,6 +84,18 @@ impl StatusStore {
                 &r.remote_config_status,
             ),
             available_components: self.outgoing_components(caps, full, components_map),
+            connection_settings_status: pick(
+                caps.reports_connection_settings_status,
+                full,
+                &c.connection_settings_status,
+                &r.connection_settings_status,
+            ),
+            connection_settings_request: pick(
+                caps.accepts_opamp_connection_settings,
+                full,
+                &c.connection_settings_request,
+                &r.connection_settings_request,
+            ),
         }
     }
 
@@ -120,7 +139,9 @@ impl StatusStore {
             health,
             effective_config,
             remote_config_status,
-            available_components
+            available_components,
+            connection_settings_status,
+            connection_settings_request
         );
     }
 }

@@ -10,6 +10,7 @@ use crate::proto::{
     EffectiveConfig, KeyValue, RemoteConfigStatus, ServerToAgent,
 };
 
+mod connection_settings;
 mod delivery;
 mod disconnect;
 mod heartbeats;
@@ -34,6 +35,8 @@ fn all_caps() -> Capabilities {
         accepts_restart_command: true,
         reports_available_components: true,
         accepts_opamp_connection_settings: true,
+        reports_connection_settings_status: true,
+        ..Default::default()
     }
 }
 
