@@ -15,6 +15,7 @@ pub mod core;
 pub mod fbconf;
 #[allow(unsafe_code)]
 pub mod ffi;
+pub mod fluent_bit_plugins;
 pub mod lifecycle;
 pub mod logging;
 pub mod plugin;

@@ -31,3 +31,8 @@ pub mod view;
 pub mod yaml;
 
 pub use format::{is_yaml_path, Format};
+
+/// Names (files in the managed folder, tags) the plugin writes for itself:
+/// no server config may use them, and the redactor hides every header and
+/// key path in a file whose name starts with it.
+pub const OWN_PREFIX: &str = "_opamp.";

@@ -12,10 +12,14 @@
 //! unregisters the new registration without Init (or, for a syntax error,
 //! does nothing at all); an ABORTED one exits the process.
 
+#[path = "apply_local.rs"]
+mod local;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::fragment::is_local;
 use super::policy::{Candidate, Policy};
 use crate::proto::{AgentRemoteConfig, RemoteConfigStatus, RemoteConfigStatuses};
 
@@ -130,6 +134,9 @@ struct Job {
     step: Step,
     /// The generation running when the first signal went out.
     base_generation: u64,
+    /// A server config's own files, before the fragment was added: the
+    /// server's part of the live config once it commits.
+    base: Option<Arc<Candidate>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +178,8 @@ pub struct Machine {
     status: Option<RemoteConfigStatus>,
     unreported: bool,
     aborted: bool,
+    /// The plugin's own fragment (see `apply_local.rs`).
+    own: local::Own,
 }
 
 fn status(hash: &[u8], s: RemoteConfigStatuses, error: &str) -> RemoteConfigStatus {
@@ -205,6 +214,7 @@ impl Machine {
             unreported: resume.status.is_some(),
             status: resume.status,
             aborted: false,
+            own: local::Own::default(),
         }
     }
 
@@ -314,17 +324,25 @@ impl Machine {
         if !hot_reload {
             return self.fail(&hash, HOT_RELOAD_OFF.to_string());
         }
+        let (composed, base) = match self.compose(candidate) {
+            Ok(c) => c,
+            Err(e) => return self.fail(&hash, e),
+        };
         self.job = Some(Job {
             hash: hash.clone(),
-            kind: Kind::Apply(Arc::new(candidate)),
+            kind: Kind::Apply(composed),
             step: Step::Staging,
             base_generation: self.generation,
+            base: Some(base),
         });
         self.report(&hash, RemoteConfigStatuses::Applying, "");
     }
 
-    /// A failure before anything live changed.
+    /// A failure before anything live changed, or after the LKG is back.
     fn fail(&mut self, hash: &[u8], error: String) {
+        if is_local(hash) {
+            return self.local_done(Err(error));
+        }
         self.last_failed = Some((hash.to_vec(), error.clone()));
         self.side.push_back(Action::Persist(Outcome {
             hash: hash.to_vec(),
@@ -335,6 +353,9 @@ impl Machine {
     }
 
     fn succeed(&mut self, hash: &[u8]) {
+        if is_local(hash) {
+            return self.local_done(Ok(()));
+        }
         self.applied = Some(hash.to_vec());
         self.last_failed = None;
         self.side.push_back(Action::Persist(Outcome {
@@ -446,6 +467,9 @@ impl Machine {
                 }
             }
             (Step::Committing, Ok(())) => {
+                if let Some(base) = job.base.take() {
+                    self.own.base = base;
+                }
                 self.job = None;
                 self.succeed(&hash);
             }
@@ -535,7 +559,11 @@ impl Machine {
             let swapped = !matches!(job.step, Step::Staging | Step::DryRun);
             if matches!(job.kind, Kind::Apply(_)) && swapped {
                 self.blocked.push(job.hash.clone());
-                self.report(&job.hash, RemoteConfigStatuses::Failed, ABORTED);
+                if is_local(&job.hash) {
+                    self.local_done(Err(ABORTED.into()));
+                } else {
+                    self.report(&job.hash, RemoteConfigStatuses::Failed, ABORTED);
+                }
             }
         }
         self.aborted = true;
@@ -616,20 +644,26 @@ impl Machine {
             kind: Kind::Reload(why),
             step: Step::Signalling { sent: 0 },
             base_generation: self.generation,
+            base: None,
         });
     }
 
     /// Starts whatever waited for the previous job to end.
     fn pump(&mut self) {
-        if self.job.is_some() || self.aborted || self.hot_reload.is_none() {
-            return;
-        }
-        if let Some(offer) = self.queued.take() {
-            self.start_offer(offer);
-        } else if std::mem::take(&mut self.recovery_reload) {
-            self.start_reload(Why::Recovery);
-        } else if std::mem::take(&mut self.restart_wanted) {
-            self.start_reload(Why::RestartCommand);
+        // Some starts end at once (APPLIED again, a refused offer, a
+        // fragment already live): then the next in line may go.
+        while self.job.is_none() && !self.aborted && self.hot_reload.is_some() {
+            if let Some(offer) = self.queued.take() {
+                self.start_offer(offer);
+            } else if std::mem::take(&mut self.recovery_reload) {
+                self.start_reload(Why::Recovery);
+            } else if self.own.wanted.is_some() {
+                self.start_local();
+            } else if std::mem::take(&mut self.restart_wanted) {
+                self.start_reload(Why::RestartCommand);
+            } else {
+                break;
+            }
         }
     }
 }

@@ -13,9 +13,11 @@
 
 pub mod apply;
 pub mod files;
+pub mod fragment;
 mod host;
 pub mod keys;
 pub mod leave_out;
+mod own;
 pub mod policy;
 pub mod record;
 pub mod scan;
@@ -91,6 +93,7 @@ pub fn on_process_abort() -> Option<String> {
 
 fn abort_restore(layout: &Layout) -> Option<String> {
     match staging::abort(layout) {
+        Ok(Some(hash)) if fragment::is_local(&hash) => own::aborted(layout, &hash),
         Ok(Some(hash)) => {
             let mut rec = record::load(&layout.state).unwrap_or_default();
             rec.hash = hash.clone();
@@ -126,6 +129,8 @@ pub struct RemoteConfig {
     /// Called from the dry run's thread when it ends, so the agent thread
     /// wakes for [`RemoteConfig::poll_background`] at once.
     waker: Arc<dyn Fn() + Send + Sync>,
+    /// The bootstrap's format, which the plugin's own fragment is written in.
+    format: crate::fbconf::Format,
 }
 
 struct Background {
@@ -168,14 +173,18 @@ impl RemoteConfig {
             None => Resume::default(),
         };
         let startup = resume.status.clone();
-        RemoteConfig {
+        let format = opts.policy.format;
+        let mut rc = RemoteConfig {
             machine: Machine::new(opts.policy, opts.timing, resume),
             layout: opts.layout,
             host,
             startup,
             background: None,
             waker: Arc::new(|| {}),
-        }
+            format,
+        };
+        rc.read_own_layout(format);
+        rc
     }
 
     /// How a background step wakes the agent thread when it ends.
@@ -216,12 +225,15 @@ impl RemoteConfig {
     pub fn update_settings(&mut self, settings: &Settings, args: &[String]) {
         let bootstrap = bootstrap(settings, args);
         let opts = Options::from_settings(settings, bootstrap.as_deref());
+        let format = opts.policy.format;
         self.machine.set_policy(opts.policy, opts.timing);
-        if opts.layout != self.layout && !self.machine.is_busy() {
+        if (opts.layout != self.layout || format != self.format) && !self.machine.is_busy() {
             if let Some(l) = &opts.layout {
                 *ABORT_LAYOUT.lock().unwrap_or_else(|p| p.into_inner()) = Some(l.clone());
             }
             self.layout = opts.layout;
+            self.format = format;
+            self.read_own_layout(format);
         }
     }
 
@@ -435,6 +447,10 @@ fn recover(layout: &Layout) -> Resume {
                 }
             },
         };
+        if fragment::is_local(&marker.hash) {
+            own::interrupted(layout, &marker.hash, &error);
+            return resume_from(rec, reload_needed);
+        }
         let r = rec.get_or_insert_with(Record::default);
         r.hash = marker.hash.clone();
         r.applied = false;
@@ -452,6 +468,10 @@ fn recover(layout: &Layout) -> Resume {
         }
         crate::warn!("remote config {}: {}", record::hex(&marker.hash), r.error);
     }
+    resume_from(rec, reload_needed)
+}
+
+fn resume_from(rec: Option<Record>, reload_needed: bool) -> Resume {
     match rec {
         None => Resume {
             reload_needed,
