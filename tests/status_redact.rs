@@ -253,3 +253,32 @@ fn line_endings_and_untouched_text_survive() {
     let plain = "service:\n  flush: 1\npipeline:\n  inputs:\n    - name: dummy\n      tag: a\n";
     assert_eq!(yaml(plain), plain);
 }
+
+/// The plugin's own-telemetry fragment: every header value is the server's
+/// credential whatever the header's name, and the key file's path is ours.
+#[test]
+fn own_fragment_hides_every_header_and_the_key_path() {
+    let r = Redactor::new(&[]);
+    let classic_text = "[OUTPUT]\n    name opentelemetry\n    host otel.example\n    tls.key_file /var/lib/opamp/own_telemetry/own_metrics-key-1.pem\n    tls.ca_file /var/lib/opamp/ca.pem\n    header X-Scope-OrgID tenant-s3cr3t\n    header Authorization Bearer t0k3n\n";
+    let out = r
+        .for_file("/etc/fb/managed.d/_opamp.own_telemetry.conf")
+        .redact(classic_text, false);
+    assert_hidden(&out, &["tenant-s3cr3t", "t0k3n", "own_metrics-key-1.pem"]);
+    assert!(out.contains("host otel.example"), "{out}");
+    assert!(out.contains("tls.ca_file /var/lib/opamp/ca.pem"), "{out}");
+    // Elsewhere the usual rules: a harmless header name stays readable.
+    let usual = r
+        .for_file("/etc/fb/managed.d/out.conf")
+        .redact(classic_text, false);
+    assert!(
+        usual.contains("tenant-s3cr3t") && !usual.contains("t0k3n"),
+        "{usual}"
+    );
+
+    let yaml_text = "pipeline:\n  outputs:\n    - name: \"opentelemetry\"\n      tls.key_file: \"/s/own_logs-key-2.pem\"\n      header:\n        - \"X-Tenant tenant-s3cr3t\"\n";
+    let out = r
+        .for_file("managed.d/_opamp.own_telemetry.yaml")
+        .redact(yaml_text, true);
+    assert_hidden(&out, &["tenant-s3cr3t", "own_logs-key-2.pem"]);
+    assert!(out.contains("opentelemetry"), "{out}");
+}

@@ -76,6 +76,10 @@ pub(super) struct Runtime {
     pub(super) failures_in_a_row: u32,
     /// The connection settings offer in progress, reported as one status.
     pub(super) offers: super::steer::Tracker,
+    /// Where the agent's own metrics and logs go.
+    pub(super) own: super::steer::OwnTelemetry,
+    /// Wakes the agent thread from helper threads (plugin discovery).
+    waker: Arc<dyn Fn() + Send + Sync>,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
@@ -111,7 +115,9 @@ impl Runtime {
         // Recovers from a crash in the middle of an apply before anything
         // else, so the first status already tells the truth.
         let mut remote = RemoteConfig::new(&settings, &args);
-        remote.set_waker(Arc::new(move || notifier.send(Control::Wake)));
+        let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || notifier.send(Control::Wake));
+        remote.set_waker(waker.clone());
+        super::steer::start_discovery(&settings, waker.clone());
         let mut rt = Runtime {
             settings,
             state,
@@ -129,6 +135,8 @@ impl Runtime {
             problem: None,
             failures_in_a_row: 0,
             offers: Default::default(),
+            own: Default::default(),
+            waker,
             recovering: None,
         };
         if let Some(st) = rt.remote.startup_status() {
@@ -181,6 +189,7 @@ impl Runtime {
         {
             self.remote_tick();
         }
+        self.own_telemetry_step();
         let now = Instant::now();
         if self.conn.is_none() && self.dialer.is_some() && self.client.should_connect(now) {
             self.connect(now);
@@ -288,7 +297,9 @@ impl Runtime {
             || new.compression != self.settings.compression
             || new.max_message_size != self.settings.max_message_size;
         self.client.set_capabilities(capabilities(&new));
-        self.settings = new;
+        super::steer::start_discovery(&new, self.waker.clone());
+        let old = std::mem::replace(&mut self.settings, new);
+        self.own_telemetry_settings(&old);
         if transport_changed {
             info!(
                 "OpAMP connection settings changed; reconnecting to {}",
@@ -368,9 +379,13 @@ fn build_dialer(s: &Settings) -> Option<Dialer> {
     }
 }
 
-/// Exactly what this build implements, no more.
-fn capabilities(s: &Settings) -> Capabilities {
+/// Exactly what this build implements, no more; own telemetry only once
+/// the running binary is known to have the plugins it needs.
+pub(super) fn capabilities(s: &Settings) -> Capabilities {
+    let (reports_own_metrics, reports_own_logs) = super::steer::own_capabilities(s);
     Capabilities {
+        reports_own_metrics,
+        reports_own_logs,
         reports_heartbeat: true,
         reports_health: true,
         reports_effective_config: true,

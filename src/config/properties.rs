@@ -535,6 +535,13 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         own_telemetry: r.bool("own_telemetry"),
         other_connections: r.bool("other_connections"),
     };
+    if steering.own_telemetry && managed_config.is_none() {
+        r.fail(
+            "managed_config",
+            "required when own_telemetry is on: the own-telemetry fragment is applied through the \
+             managed file your bootstrap config includes",
+        );
+    }
     if steering.csr && !steering.connection_settings {
         r.fail(
             "tls.csr",

@@ -65,6 +65,10 @@ impl Machine {
         self.pump();
     }
 
+    pub fn has_fragment(&self) -> bool {
+        self.own.applied.is_some()
+    }
+
     /// Outcomes of fragment changes since the last call.
     pub fn take_local(&mut self) -> Vec<(u64, Result<(), String>)> {
         std::mem::take(&mut self.own.outcomes)

@@ -59,6 +59,11 @@ impl RemoteConfig {
         self.format
     }
 
+    /// Whether the plugin's fragment is in the live config.
+    pub fn has_own_fragment(&self) -> bool {
+        self.machine.has_fragment()
+    }
+
     /// Whether there is a managed file to put a fragment in.
     pub fn has_layout(&self) -> bool {
         self.layout.is_some()

@@ -35,7 +35,10 @@ pub fn effective_config(files: &[ConfigFile], redactor: &Redactor) -> EffectiveC
             (
                 f.key.clone(),
                 AgentConfigFile {
-                    body: redactor.redact(&f.text, f.is_yaml()).into_bytes(),
+                    body: redactor
+                        .for_file(&f.key)
+                        .redact(&f.text, f.is_yaml())
+                        .into_bytes(),
                     content_type: content_type.to_string(),
                 },
             )

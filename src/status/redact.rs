@@ -12,6 +12,7 @@ pub use super::redact_text::{redact_url_credentials, MARKER};
 use crate::fbconf::classic::{self, Kind};
 use crate::fbconf::includes::wildcard_match;
 use crate::fbconf::text::unquote;
+use crate::fbconf::OWN_PREFIX;
 
 /// Key fragments that mark a value as secret wherever they appear.
 const SECRET_PARTS: &[&str] = &[
@@ -70,6 +71,22 @@ impl Redactor {
                 .filter(|k| !k.is_empty())
                 .collect(),
         }
+    }
+
+    /// The redactor for one file. The plugin's own files (named with
+    /// [`OWN_PREFIX`]) hold what a server offered for the agent's own
+    /// telemetry: every header there is a credential whatever its name, and
+    /// the key file's path names a secret of ours.
+    pub fn for_file(&self, key: &str) -> std::borrow::Cow<'_, Redactor> {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        if !name.starts_with(OWN_PREFIX) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut strict = self.clone();
+        strict
+            .extra
+            .extend(["header", "tls.key_file"].map(String::from));
+        std::borrow::Cow::Owned(strict)
     }
 
     pub fn is_secret_key(&self, key: &str) -> bool {

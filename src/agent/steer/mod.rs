@@ -9,8 +9,11 @@
 mod opamp;
 mod other_connections;
 mod own_telemetry;
+mod telemetry_render;
+mod telemetry_spec;
 mod tracker;
 
+pub(crate) use own_telemetry::{own_capabilities, start_discovery, OwnTelemetry};
 pub(crate) use tracker::{OfferToken, Part, Tracker};
 
 use super::runtime::Runtime;
