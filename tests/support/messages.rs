@@ -150,3 +150,39 @@ pub fn unavailable(uid: &[u8], retry_after: Option<Duration>) -> Vec<u8> {
 pub fn decode_server(bytes: &[u8]) -> ServerToAgent {
     ServerToAgent::decode(bytes).expect("ServerToAgent")
 }
+
+/// An own-telemetry offer: `(endpoint, headers)` per signal; `None` leaves
+/// the signal out of the offer, an empty endpoint removes it.
+pub fn own_telemetry_offer(
+    uid: &[u8],
+    hash: &[u8],
+    metrics: Option<(&str, &[(&str, &str)])>,
+    logs: Option<(&str, &[(&str, &str)])>,
+) -> Vec<u8> {
+    use fluent_bit_opamp::proto::{Header, Headers, TelemetryConnectionSettings};
+    let part = |p: Option<(&str, &[(&str, &str)])>| {
+        p.map(|(url, headers)| TelemetryConnectionSettings {
+            destination_endpoint: url.to_string(),
+            headers: Some(Headers {
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| Header {
+                        key: k.to_string(),
+                        value: v.to_string(),
+                    })
+                    .collect(),
+            }),
+            ..TelemetryConnectionSettings::default()
+        })
+    };
+    ServerToAgent {
+        connection_settings: Some(ConnectionSettingsOffers {
+            hash: hash.to_vec(),
+            own_metrics: part(metrics),
+            own_logs: part(logs),
+            ..ConnectionSettingsOffers::default()
+        }),
+        ..to_agent(uid)
+    }
+    .encode_to_vec()
+}

@@ -1,0 +1,224 @@
+//! Own telemetry end to end on real Fluent Bit (from `FLUENT_BIT_BIN`): the
+//! test server offers an OTLP/HTTP endpoint served by a loopback receiver in
+//! this test; Fluent Bit's own metrics (and, on 5.x, its own logs) must
+//! arrive there with the offered header, stop when the offer is removed,
+//! and every change must be one hot reload on the same client thread. The
+//! capabilities must say what the running version can do. Remote config
+//! stays off: own telemetry has its own consent. Ignored without
+//! `FLUENT_BIT_BIN`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use fluent_bit_opamp::proto::{AgentCapabilities, AgentToServer, ConnectionSettingsStatus};
+use support::fluent_bit::{binaries, plugin_path, tmpdir, version_of, Fb};
+use support::otlp::{log_records, metric_names, OtlpReceiver};
+use support::{messages, TestServer};
+
+const TOKEN: &str = "Bearer own-s3cr3t-t0ken";
+
+fn setup(name: &str, server: &TestServer) -> (PathBuf, PathBuf) {
+    let dir = tmpdir(&format!("own-{name}"));
+    let managed = dir.join("managed.conf");
+    std::fs::write(&managed, "").unwrap();
+    std::fs::write(
+        dir.join("plugins.conf"),
+        format!("[PLUGINS]\n    Path {}\n", plugin_path().display()),
+    )
+    .unwrap();
+    let conf = dir.join("fluent-bit.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[SERVICE]\n    Flush 1\n    Grace 1\n    Hot_Reload On\n    Plugins_File {}\n\n\
+             [INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n    Own_Telemetry On\n    Managed_Config {}\n\n\
+             [INPUT]\n    Name dummy\n    Tag base\n    Rate 1\n\n[OUTPUT]\n    Name null\n    Match base\n\n\
+             @INCLUDE managed.conf\n",
+            dir.join("plugins.conf").display(),
+            server.ws_url(),
+            dir.join("state").display(),
+            managed.display()
+        ),
+    )
+    .unwrap();
+    (dir, conf)
+}
+
+fn agent_messages(server: &TestServer) -> Vec<AgentToServer> {
+    server
+        .recorded()
+        .ws
+        .iter()
+        .flat_map(|c| c.messages())
+        .collect()
+}
+
+fn latest_capabilities(server: &TestServer) -> u64 {
+    agent_messages(server)
+        .iter()
+        .rev()
+        .find(|m| m.capabilities != 0)
+        .map_or(0, |m| m.capabilities)
+}
+
+fn has(caps: u64, c: AgentCapabilities) -> bool {
+    caps & c as u64 != 0
+}
+
+/// The final ConnectionSettingsStatus for `hash`, and the statuses seen.
+fn outcome(server: &TestServer, hash: &[u8]) -> (ConnectionSettingsStatus, Vec<i32>) {
+    let end = Instant::now() + Duration::from_secs(40);
+    loop {
+        let mine: Vec<ConnectionSettingsStatus> = agent_messages(server)
+            .into_iter()
+            .filter_map(|m| m.connection_settings_status)
+            .filter(|s| s.last_connection_settings_hash == hash)
+            .collect();
+        let mut seq: Vec<i32> = mine.iter().map(|s| s.status).collect();
+        seq.dedup();
+        if let Some(done) = mine.iter().find(|s| s.status == 1 || s.status == 3) {
+            return (done.clone(), seq);
+        }
+        assert!(Instant::now() < end, "no outcome for {hash:?}: {seq:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn name(s: i32) -> &'static str {
+    match s {
+        1 => "APPLIED",
+        2 => "APPLYING",
+        3 => "FAILED",
+        _ => "UNSET",
+    }
+}
+
+fn wait(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn tids(log: &str, marker: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split(marker).nth(1))
+        .map(|r| r.split([',', ')']).next().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
+fn own_metrics_and_logs_reach_the_offered_endpoint() {
+    for bin in binaries("own_metrics_and_logs_reach_the_offered_endpoint") {
+        let v = version_of(&bin);
+        let server = TestServer::start();
+        let otlp = OtlpReceiver::start();
+        let (dir, conf) = setup("e2e", &server);
+        let mut fb = Fb::with_config(&bin, &conf);
+
+        // Capabilities follow the binary's plugin list.
+        let end = Instant::now() + Duration::from_secs(20);
+        while !has(latest_capabilities(&server), AgentCapabilities::ReportsOwnMetrics) {
+            assert!(Instant::now() < end, "no own-metrics capability:\n{}", fb.all());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let logs_ok = has(latest_capabilities(&server), AgentCapabilities::ReportsOwnLogs);
+        let five = v.contains("v5.");
+        println!("SUMMARY {v}: capabilities ReportsOwnMetrics=true ReportsOwnLogs={logs_ok}");
+        assert_eq!(logs_ok, five, "own logs exactly where fluentbit_logs exists");
+        std::thread::sleep(Duration::from_millis(500));
+        let reloads = |fb: &Fb| fb.count("reloading instance");
+        let r0 = reloads(&fb);
+
+        // A bad URL: FAILED with the reason, nothing reloaded.
+        server.push_ws(messages::own_telemetry_offer(&[], b"bad-url", Some(("otlp://nowhere", &[])), None));
+        let (st, _) = outcome(&server, b"bad-url");
+        println!("SUMMARY {v}: bad URL: {} ({})", name(st.status), st.error_message);
+        assert_eq!(st.status, 3);
+        assert!(st.error_message.contains("destination_endpoint"), "{}", st.error_message);
+
+        // Own logs where the binary has no fluentbit_logs: FAILED.
+        if !five {
+            server.push_ws(messages::own_telemetry_offer(
+                &[],
+                b"logs-old",
+                None,
+                Some((&otlp.url("/v1/logs"), &[])),
+            ));
+            let (st, _) = outcome(&server, b"logs-old");
+            println!("SUMMARY {v}: own logs offered: {} ({})", name(st.status), st.error_message);
+            assert_eq!(st.status, 3);
+            assert!(st.error_message.contains("fluentbit_logs"), "{}", st.error_message);
+        }
+        assert_eq!(reloads(&fb), r0, "refused offers reload nothing");
+
+        // The offer: metrics (and logs on 5.x) with a credential header.
+        let headers: &[(&str, &str)] = &[("Authorization", TOKEN)];
+        let metrics_url = otlp.url("/v1/metrics");
+        let logs_url = otlp.url("/v1/logs");
+        let logs = five.then_some((logs_url.as_str(), headers));
+        let t0 = Instant::now();
+        server.push_ws(messages::own_telemetry_offer(&[], b"on", Some((&metrics_url, headers)), logs));
+        let (st, seq) = outcome(&server, b"on");
+        let seq: Vec<&str> = seq.into_iter().map(name).collect();
+        println!("SUMMARY {v}: offer: {} in {:?}", seq.join(" -> "), t0.elapsed());
+        assert_eq!(st.status, 1, "{st:?}\n{}", fb.all());
+        assert_eq!(reloads(&fb), r0 + 1, "one hot reload");
+
+        wait("own metrics", Duration::from_secs(20), || otlp.count("/v1/metrics") >= 2);
+        let req = otlp.requests().into_iter().find(|r| r.path == "/v1/metrics").unwrap();
+        assert_eq!(req.header("authorization"), Some(TOKEN), "the offered header is sent");
+        let names = metric_names(&req.body).expect("an OTLP ExportMetricsServiceRequest");
+        assert!(names.iter().any(|n| n.starts_with("fluentbit_")), "{names:?}");
+        println!(
+            "SUMMARY {v}: own metrics arrive: {} requests, one decoded with {} metrics (e.g. {})",
+            otlp.count("/v1/metrics"),
+            names.len(),
+            names[0]
+        );
+        if five {
+            wait("own logs", Duration::from_secs(20), || otlp.count("/v1/logs") >= 1);
+            let req = otlp.requests().into_iter().find(|r| r.path == "/v1/logs").unwrap();
+            let n = log_records(&req.body).expect("an OTLP ExportLogsServiceRequest");
+            assert!(n > 0);
+            println!("SUMMARY {v}: own logs arrive: {} requests, one decoded with {n} records", otlp.count("/v1/logs"));
+        }
+
+        // Removal: an empty endpoint for each signal.
+        let gone = five.then_some(("", &[][..]));
+        server.push_ws(messages::own_telemetry_offer(&[], b"off", Some(("", &[])), gone));
+        let (st, _) = outcome(&server, b"off");
+        assert_eq!(st.status, 1, "{st:?}");
+        assert_eq!(reloads(&fb), r0 + 2, "one more hot reload");
+        std::thread::sleep(Duration::from_secs(2));
+        let (m, l) = (otlp.count("/v1/metrics"), otlp.count("/v1/logs"));
+        std::thread::sleep(Duration::from_secs(5));
+        let (m2, l2) = (otlp.count("/v1/metrics"), otlp.count("/v1/logs"));
+        println!("SUMMARY {v}: removed: APPLIED; requests in the next 5 s: metrics {} logs {}", m2 - m, l2 - l);
+        assert_eq!((m2, l2), (m, l), "nothing is sent after the removal");
+        let managed = std::fs::read_to_string(dir.join("managed.conf")).unwrap();
+        assert!(!managed.contains("_opamp"), "{managed}");
+
+        // One client thread throughout; no secret in the log or the messages.
+        let log = fb.all();
+        let started = tids(&log, "OpAMP client thread started (tid=");
+        let attached = tids(&log, "attached to OpAMP client thread (tid=");
+        assert_eq!(started.len(), 1, "{log}");
+        assert!(attached.len() >= 2 && attached.iter().all(|t| *t == started[0]), "{attached:?}");
+        println!("SUMMARY {v}: client thread tid={} through {} reloads", started[0], reloads(&fb) - r0);
+        assert!(!log.contains("s3cr3t"), "the token leaked into the log");
+        let sent: Vec<u8> = server.recorded().ws.iter().flat_map(|c| c.payloads.concat()).collect();
+        assert!(!sent.windows(6).any(|w| w == b"s3cr3t"), "the token leaked to the server");
+
+        let took = fb.terminate();
+        println!("SUMMARY {v}: shutdown in {took:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
