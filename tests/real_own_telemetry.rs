@@ -125,24 +125,50 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
 
         // Capabilities follow the binary's plugin list.
         let end = Instant::now() + Duration::from_secs(20);
-        while !has(latest_capabilities(&server), AgentCapabilities::ReportsOwnMetrics) {
-            assert!(Instant::now() < end, "no own-metrics capability:\n{}", fb.all());
+        while !has(
+            latest_capabilities(&server),
+            AgentCapabilities::ReportsOwnMetrics,
+        ) {
+            assert!(
+                Instant::now() < end,
+                "no own-metrics capability:\n{}",
+                fb.all()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let logs_ok = has(latest_capabilities(&server), AgentCapabilities::ReportsOwnLogs);
+        let logs_ok = has(
+            latest_capabilities(&server),
+            AgentCapabilities::ReportsOwnLogs,
+        );
         let five = v.contains("v5.");
         println!("SUMMARY {v}: capabilities ReportsOwnMetrics=true ReportsOwnLogs={logs_ok}");
-        assert_eq!(logs_ok, five, "own logs exactly where fluentbit_logs exists");
+        assert_eq!(
+            logs_ok, five,
+            "own logs exactly where fluentbit_logs exists"
+        );
         std::thread::sleep(Duration::from_millis(500));
         let reloads = |fb: &Fb| fb.count("reloading instance");
         let r0 = reloads(&fb);
 
         // A bad URL: FAILED with the reason, nothing reloaded.
-        server.push_ws(messages::own_telemetry_offer(&[], b"bad-url", Some(("otlp://nowhere", &[])), None));
+        server.push_ws(messages::own_telemetry_offer(
+            &[],
+            b"bad-url",
+            Some(("otlp://nowhere", &[])),
+            None,
+        ));
         let (st, _) = outcome(&server, b"bad-url");
-        println!("SUMMARY {v}: bad URL: {} ({})", name(st.status), st.error_message);
+        println!(
+            "SUMMARY {v}: bad URL: {} ({})",
+            name(st.status),
+            st.error_message
+        );
         assert_eq!(st.status, 3);
-        assert!(st.error_message.contains("destination_endpoint"), "{}", st.error_message);
+        assert!(
+            st.error_message.contains("destination_endpoint"),
+            "{}",
+            st.error_message
+        );
 
         // Own logs where the binary has no fluentbit_logs: FAILED.
         if !five {
@@ -153,9 +179,17 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
                 Some((&otlp.url("/v1/logs"), &[])),
             ));
             let (st, _) = outcome(&server, b"logs-old");
-            println!("SUMMARY {v}: own logs offered: {} ({})", name(st.status), st.error_message);
+            println!(
+                "SUMMARY {v}: own logs offered: {} ({})",
+                name(st.status),
+                st.error_message
+            );
             assert_eq!(st.status, 3);
-            assert!(st.error_message.contains("fluentbit_logs"), "{}", st.error_message);
+            assert!(
+                st.error_message.contains("fluentbit_logs"),
+                "{}",
+                st.error_message
+            );
         }
         assert_eq!(reloads(&fb), r0, "refused offers reload nothing");
 
@@ -165,18 +199,40 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
         let logs_url = otlp.url("/v1/logs");
         let logs = five.then_some((logs_url.as_str(), headers));
         let t0 = Instant::now();
-        server.push_ws(messages::own_telemetry_offer(&[], b"on", Some((&metrics_url, headers)), logs));
+        server.push_ws(messages::own_telemetry_offer(
+            &[],
+            b"on",
+            Some((&metrics_url, headers)),
+            logs,
+        ));
         let (st, seq) = outcome(&server, b"on");
         let seq: Vec<&str> = seq.into_iter().map(name).collect();
-        println!("SUMMARY {v}: offer: {} in {:?}", seq.join(" -> "), t0.elapsed());
+        println!(
+            "SUMMARY {v}: offer: {} in {:?}",
+            seq.join(" -> "),
+            t0.elapsed()
+        );
         assert_eq!(st.status, 1, "{st:?}\n{}", fb.all());
         assert_eq!(reloads(&fb), r0 + 1, "one hot reload");
 
-        wait("own metrics", Duration::from_secs(20), || otlp.count("/v1/metrics") >= 2);
-        let req = otlp.requests().into_iter().find(|r| r.path == "/v1/metrics").unwrap();
-        assert_eq!(req.header("authorization"), Some(TOKEN), "the offered header is sent");
+        wait("own metrics", Duration::from_secs(20), || {
+            otlp.count("/v1/metrics") >= 2
+        });
+        let req = otlp
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/v1/metrics")
+            .unwrap();
+        assert_eq!(
+            req.header("authorization"),
+            Some(TOKEN),
+            "the offered header is sent"
+        );
         let names = metric_names(&req.body).expect("an OTLP ExportMetricsServiceRequest");
-        assert!(names.iter().any(|n| n.starts_with("fluentbit_")), "{names:?}");
+        assert!(
+            names.iter().any(|n| n.starts_with("fluentbit_")),
+            "{names:?}"
+        );
         println!(
             "SUMMARY {v}: own metrics arrive: {} requests, one decoded with {} metrics (e.g. {})",
             otlp.count("/v1/metrics"),
@@ -184,16 +240,30 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
             names[0]
         );
         if five {
-            wait("own logs", Duration::from_secs(20), || otlp.count("/v1/logs") >= 1);
-            let req = otlp.requests().into_iter().find(|r| r.path == "/v1/logs").unwrap();
+            wait("own logs", Duration::from_secs(20), || {
+                otlp.count("/v1/logs") >= 1
+            });
+            let req = otlp
+                .requests()
+                .into_iter()
+                .find(|r| r.path == "/v1/logs")
+                .unwrap();
             let n = log_records(&req.body).expect("an OTLP ExportLogsServiceRequest");
             assert!(n > 0);
-            println!("SUMMARY {v}: own logs arrive: {} requests, one decoded with {n} records", otlp.count("/v1/logs"));
+            println!(
+                "SUMMARY {v}: own logs arrive: {} requests, one decoded with {n} records",
+                otlp.count("/v1/logs")
+            );
         }
 
         // Removal: an empty endpoint for each signal.
         let gone = five.then_some(("", &[][..]));
-        server.push_ws(messages::own_telemetry_offer(&[], b"off", Some(("", &[])), gone));
+        server.push_ws(messages::own_telemetry_offer(
+            &[],
+            b"off",
+            Some(("", &[])),
+            gone,
+        ));
         let (st, _) = outcome(&server, b"off");
         assert_eq!(st.status, 1, "{st:?}");
         assert_eq!(reloads(&fb), r0 + 2, "one more hot reload");
@@ -201,7 +271,11 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
         let (m, l) = (otlp.count("/v1/metrics"), otlp.count("/v1/logs"));
         std::thread::sleep(Duration::from_secs(5));
         let (m2, l2) = (otlp.count("/v1/metrics"), otlp.count("/v1/logs"));
-        println!("SUMMARY {v}: removed: APPLIED; requests in the next 5 s: metrics {} logs {}", m2 - m, l2 - l);
+        println!(
+            "SUMMARY {v}: removed: APPLIED; requests in the next 5 s: metrics {} logs {}",
+            m2 - m,
+            l2 - l
+        );
         assert_eq!((m2, l2), (m, l), "nothing is sent after the removal");
         let managed = std::fs::read_to_string(dir.join("managed.conf")).unwrap();
         assert!(!managed.contains("_opamp"), "{managed}");
@@ -211,11 +285,26 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
         let started = tids(&log, "OpAMP client thread started (tid=");
         let attached = tids(&log, "attached to OpAMP client thread (tid=");
         assert_eq!(started.len(), 1, "{log}");
-        assert!(attached.len() >= 2 && attached.iter().all(|t| *t == started[0]), "{attached:?}");
-        println!("SUMMARY {v}: client thread tid={} through {} reloads", started[0], reloads(&fb) - r0);
+        assert!(
+            attached.len() >= 2 && attached.iter().all(|t| *t == started[0]),
+            "{attached:?}"
+        );
+        println!(
+            "SUMMARY {v}: client thread tid={} through {} reloads",
+            started[0],
+            reloads(&fb) - r0
+        );
         assert!(!log.contains("s3cr3t"), "the token leaked into the log");
-        let sent: Vec<u8> = server.recorded().ws.iter().flat_map(|c| c.payloads.concat()).collect();
-        assert!(!sent.windows(6).any(|w| w == b"s3cr3t"), "the token leaked to the server");
+        let sent: Vec<u8> = server
+            .recorded()
+            .ws
+            .iter()
+            .flat_map(|c| c.payloads.concat())
+            .collect();
+        assert!(
+            !sent.windows(6).any(|w| w == b"s3cr3t"),
+            "the token leaked to the server"
+        );
 
         let took = fb.terminate();
         println!("SUMMARY {v}: shutdown in {took:?}");

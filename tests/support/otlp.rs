@@ -130,7 +130,8 @@ fn serve(s: TcpStream, reqs: Arc<Mutex<Vec<OtlpRequest>>>) {
             headers,
             body,
         });
-        let ok = "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
+        let ok =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
         if w.write_all(ok.as_bytes()).is_err() {
             return;
         }

@@ -171,14 +171,12 @@ fn target(
     pem_dir: &Path,
 ) -> Result<Target, String> {
     let url = s.destination_endpoint.trim();
+    let lower = url.to_ascii_lowercase();
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
+        return Err("destination_endpoint must be an http:// or https:// OTLP/HTTP URL".into());
+    }
     let ep = Endpoint::parse(url).map_err(|e| format!("destination_endpoint: {e}"))?;
-    let tls = match ep.scheme() {
-        Scheme::Http => false,
-        Scheme::Https => true,
-        _ => {
-            return Err("destination_endpoint must be an http:// or https:// OTLP/HTTP URL".into())
-        }
-    };
+    let tls = ep.scheme() == Scheme::Https;
     let uri = match ep.path_and_query() {
         "/" => signal.default_path().to_string(),
         p => p.to_string(),
@@ -321,3 +319,7 @@ pub(super) fn tidy_pems(dir: &Path, keep: &[Target]) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "telemetry_spec_tests.rs"]
+mod tests;
