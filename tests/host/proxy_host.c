@@ -490,6 +490,18 @@ static void usage(void)
 static int dry_run_child(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
+        /* The plugin list, as Fluent Bit prints it (headings in bold);
+         * fluentbit_logs only with HOST_HELP_LOGS set, as in 5.x. */
+        if (!strcmp(argv[i], "--help")) {
+            printf("Usage: fluent-bit [OPTION]\n\n\033[1mInputs\033[0m\n"
+                   "  fluentbit_metrics       Fluent Bit internal metrics\n");
+            if (getenv("HOST_HELP_LOGS"))
+                printf("  fluentbit_logs          Fluent Bit internal logs\n");
+            printf("  dummy                   Generate dummy data\n\n"
+                   "\033[1mOutputs\033[0m\n"
+                   "  opentelemetry           OpenTelemetry\n\n");
+            return 1;
+        }
         if (!strcmp(argv[i], "--dry-run")) {
             const char *ms = getenv("HOST_DRY_RUN_MS");
             if (ms)
