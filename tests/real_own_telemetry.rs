@@ -256,6 +256,39 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
             );
         }
 
+        // One client thread through both reloads.
+        let log = fb.all();
+        let started = tids(&log, "OpAMP client thread started (tid=");
+        let attached = tids(&log, "attached to OpAMP client thread (tid=");
+        assert_eq!(started.len(), 1, "{log}");
+        assert!(
+            attached.len() >= 1 && attached.iter().all(|t| *t == started[0]),
+            "{attached:?}"
+        );
+        println!(
+            "SUMMARY {v}: client thread tid={} through {} reloads",
+            started[0],
+            reloads(&fb) - r0
+        );
+        assert!(!log.contains("s3cr3t"), "the token leaked into the log");
+        let took = fb.terminate();
+        println!("SUMMARY {v}: shutdown in {took:?}");
+
+        // A restart resumes the offer kept in state_dir: no new offer, no reload.
+        let mut fb = Fb::with_config(&bin, &conf);
+        let m0 = otlp.count("/v1/metrics");
+        wait(
+            "own metrics after a restart",
+            Duration::from_secs(20),
+            || otlp.count("/v1/metrics") >= m0 + 2,
+        );
+        assert_eq!(reloads(&fb), 0, "the persisted fragment is live at start");
+        println!(
+            "SUMMARY {v}: restart: own metrics resume without a reload ({} more requests)",
+            otlp.count("/v1/metrics") - m0
+        );
+        std::thread::sleep(Duration::from_millis(500));
+
         // Removal: an empty endpoint for each signal.
         let gone = five.then_some(("", &[][..]));
         server.push_ws(messages::own_telemetry_offer(
@@ -266,34 +299,20 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
         ));
         let (st, _) = outcome(&server, b"off");
         assert_eq!(st.status, 1, "{st:?}");
-        assert_eq!(reloads(&fb), r0 + 2, "one more hot reload");
+        assert_eq!(reloads(&fb), 1, "one hot reload");
         std::thread::sleep(Duration::from_secs(2));
         let (m, l) = (otlp.count("/v1/metrics"), otlp.count("/v1/logs"));
         std::thread::sleep(Duration::from_secs(5));
         let (m2, l2) = (otlp.count("/v1/metrics"), otlp.count("/v1/logs"));
-        println!(
-            "SUMMARY {v}: removed: APPLIED; requests in the next 5 s: metrics {} logs {}",
-            m2 - m,
-            l2 - l
-        );
+        println!("SUMMARY {v}: removed: APPLIED (1 hot reload); requests in the next 5 s: metrics {} logs {}", m2 - m, l2 - l);
         assert_eq!((m2, l2), (m, l), "nothing is sent after the removal");
         let managed = std::fs::read_to_string(dir.join("managed.conf")).unwrap();
         assert!(!managed.contains("_opamp"), "{managed}");
-
-        // One client thread throughout; no secret in the log or the messages.
         let log = fb.all();
         let started = tids(&log, "OpAMP client thread started (tid=");
         let attached = tids(&log, "attached to OpAMP client thread (tid=");
         assert_eq!(started.len(), 1, "{log}");
-        assert!(
-            attached.len() >= 2 && attached.iter().all(|t| *t == started[0]),
-            "{attached:?}"
-        );
-        println!(
-            "SUMMARY {v}: client thread tid={} through {} reloads",
-            started[0],
-            reloads(&fb) - r0
-        );
+        assert!(attached.iter().all(|t| *t == started[0]), "{attached:?}");
         assert!(!log.contains("s3cr3t"), "the token leaked into the log");
         let sent: Vec<u8> = server
             .recorded()
@@ -308,6 +327,93 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
 
         let took = fb.terminate();
         println!("SUMMARY {v}: shutdown in {took:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The same with a YAML bootstrap: the fragment is written as YAML and
+/// included through the managed file's `includes:`.
+#[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
+fn own_metrics_with_a_yaml_bootstrap() {
+    for bin in binaries("own_metrics_with_a_yaml_bootstrap") {
+        let v = version_of(&bin);
+        let server = TestServer::start();
+        let otlp = OtlpReceiver::start();
+        let dir = tmpdir("own-yaml");
+        let managed = dir.join("managed.yaml");
+        std::fs::write(&managed, "").unwrap();
+        let plugins = if v.contains("v2.2.") {
+            // 2.2's YAML has no top-level `plugins:` list.
+            let file = dir.join("plugins.conf");
+            std::fs::write(
+                &file,
+                format!("[PLUGINS]\n    Path {}\n", plugin_path().display()),
+            )
+            .unwrap();
+            format!("  plugins_file: {}\n", file.display())
+        } else {
+            format!("\nplugins:\n  - {}\n", plugin_path().display())
+        };
+        let conf = dir.join("fluent-bit.yaml");
+        std::fs::write(
+            &conf,
+            format!(
+                "service:\n  flush: 1\n  grace: 1\n  hot_reload: on\n{plugins}\nincludes:\n  - managed.yaml\n\npipeline:\n  inputs:\n    - name: opamp\n      endpoint: {}\n      state_dir: {}\n      own_telemetry: on\n      managed_config: {}\n",
+                server.ws_url(),
+                dir.join("state").display(),
+                managed.display()
+            ),
+        )
+        .unwrap();
+        let mut fb = Fb::with_config(&bin, &conf);
+        let end = Instant::now() + Duration::from_secs(20);
+        while !has(
+            latest_capabilities(&server),
+            AgentCapabilities::ReportsOwnMetrics,
+        ) {
+            assert!(
+                Instant::now() < end,
+                "no own-metrics capability:\n{}",
+                fb.all()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let headers: &[(&str, &str)] = &[("Authorization", TOKEN), ("X-Tenant", "t1")];
+        server.push_ws(messages::own_telemetry_offer(
+            &[],
+            b"yaml",
+            Some((&otlp.url("/v1/metrics"), headers)),
+            None,
+        ));
+        let (st, _) = outcome(&server, b"yaml");
+        assert_eq!(st.status, 1, "{st:?}\n{}", fb.all());
+        wait("own metrics", Duration::from_secs(20), || {
+            otlp.count("/v1/metrics") >= 1
+        });
+        let req = otlp
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/v1/metrics")
+            .unwrap();
+        assert_eq!(req.header("authorization"), Some(TOKEN));
+        assert_eq!(req.header("x-tenant"), Some("t1"));
+        let names = metric_names(&req.body).expect("an OTLP ExportMetricsServiceRequest");
+        assert!(
+            names.iter().any(|n| n.starts_with("fluentbit_")),
+            "{names:?}"
+        );
+        println!(
+            "SUMMARY {v}: YAML bootstrap: APPLIED, {} own-metrics requests with both headers ({} metrics decoded)",
+            otlp.count("/v1/metrics"),
+            names.len()
+        );
+        assert!(!fb.all().contains("s3cr3t"));
+        fb.terminate();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
