@@ -262,7 +262,7 @@ fn own_metrics_and_logs_reach_the_offered_endpoint() {
         let attached = tids(&log, "attached to OpAMP client thread (tid=");
         assert_eq!(started.len(), 1, "{log}");
         assert!(
-            attached.len() >= 1 && attached.iter().all(|t| *t == started[0]),
+            !attached.is_empty() && attached.iter().all(|t| *t == started[0]),
             "{attached:?}"
         );
         println!(

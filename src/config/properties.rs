@@ -661,6 +661,21 @@ mod tests {
     }
 
     #[test]
+    fn own_telemetry_needs_managed_config() {
+        let ep = ("endpoint", "ws://127.0.0.1:4320/v1/opamp");
+        let err = parse(&raw(&[ep, ("own_telemetry", "on")])).unwrap_err();
+        assert_eq!(err[0].key, "managed_config");
+        assert!(err[0].to_string().contains("own_telemetry"), "{err:?}");
+        let s = parse(&raw(&[
+            ep,
+            ("own_telemetry", "on"),
+            ("managed_config", "/m.conf"),
+        ]))
+        .unwrap();
+        assert!(s.steering.own_telemetry && !s.remote_config);
+    }
+
+    #[test]
     fn missing_endpoint_is_an_error() {
         let err = parse(&raw(&[])).unwrap_err();
         assert_eq!(err[0].key, "endpoint");
