@@ -216,6 +216,13 @@ fn own_telemetry_through_the_c_host() {
         caps & AgentCapabilities::ReportsOwnLogs as u64 != 0,
         "{caps:#x}"
     );
+    // The first connect waited for the plugin list: the first message
+    // already claims own telemetry, so a server offers it at once.
+    let first = server.recorded().ws[0].messages()[0].capabilities;
+    assert!(
+        first & AgentCapabilities::ReportsOwnMetrics as u64 != 0,
+        "{first:#x}"
+    );
     std::thread::sleep(Duration::from_millis(300));
 
     // The server's config first, then the fragment beside it.

@@ -80,6 +80,7 @@ pub(super) struct Runtime {
     pub(super) own: super::steer::OwnTelemetry,
     /// Wakes the agent thread from helper threads (plugin discovery).
     waker: Arc<dyn Fn() + Send + Sync>,
+    pub(super) started: Instant,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
@@ -137,6 +138,7 @@ impl Runtime {
             offers: Default::default(),
             own: Default::default(),
             waker,
+            started: Instant::now(),
             recovering: None,
         };
         if let Some(st) = rt.remote.startup_status() {
@@ -191,7 +193,11 @@ impl Runtime {
         }
         self.own_telemetry_step();
         let now = Instant::now();
-        if self.conn.is_none() && self.dialer.is_some() && self.client.should_connect(now) {
+        if self.conn.is_none()
+            && self.dialer.is_some()
+            && self.own_discovery_wait().is_none()
+            && self.client.should_connect(now)
+        {
             self.connect(now);
         }
         self.pump();
@@ -216,7 +222,12 @@ impl Runtime {
 
     fn next_deadline(&self) -> Instant {
         let mut t = self.next_sample;
-        for d in [self.client.next_timeout(), self.remote.next_deadline()] {
+        let deadlines = [
+            self.client.next_timeout(),
+            self.remote.next_deadline(),
+            self.own_discovery_wait(),
+        ];
+        for d in deadlines {
             t = d.map_or(t, |d| d.min(t));
         }
         t

@@ -135,6 +135,18 @@ impl Runtime {
         self.own_outcomes();
     }
 
+    /// Until when the first connect waits for the binary's plugin list, so
+    /// that the first message already claims own metrics / own logs (a
+    /// server offers them only to an agent that does). The list takes a few
+    /// milliseconds; the wait is bounded in case it never comes.
+    pub(in crate::agent) fn own_discovery_wait(&self) -> Option<Instant> {
+        let until = self.started + std::time::Duration::from_secs(2);
+        let waiting = self.settings.steering.own_telemetry
+            && crate::fluent_bit_plugins::get().is_none()
+            && Instant::now() < until;
+        waiting.then_some(until)
+    }
+
     /// A new generation's settings: consent may have changed.
     pub(in crate::agent) fn own_telemetry_settings(&mut self, old: &Settings) {
         if old.steering.own_telemetry != self.settings.steering.own_telemetry
