@@ -121,7 +121,7 @@ fn bootstrap(dir: &Path, server: &TestServer) -> (PathBuf, PathBuf) {
         &conf,
         format!(
             "[SERVICE]\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n    \
-             Heartbeat_Interval 1s\n    Remote_Config On\n    Own_Telemetry On\n    Managed_Config {}\n\n@INCLUDE managed.conf\n",
+             Heartbeat_Interval 1s\n    Health_Interval 1s\n    Remote_Config On\n    Own_Telemetry On\n    Managed_Config {}\n\n@INCLUDE managed.conf\n",
             server.ws_url(),
             dir.join("state").display(),
             managed.display()
@@ -293,6 +293,23 @@ fn own_telemetry_through_the_c_host() {
         .unwrap()
         .contains(FRAGMENT));
 
+    // The effective config reports the fragment, with the header hidden.
+    server.wait_until(
+        "the fragment in the effective config",
+        Duration::from_secs(20),
+        |_| {
+            messages_of(&server).iter().any(|m| {
+                m.effective_config
+                    .as_ref()
+                    .and_then(|e| e.config_map.as_ref())
+                    .is_some_and(|c| {
+                        c.config_map
+                            .keys()
+                            .any(|k| k.contains("_opamp.own_telemetry"))
+                    })
+            })
+        },
+    );
     // The secret never reached the server (effective config included).
     let sent: Vec<u8> = server
         .recorded()

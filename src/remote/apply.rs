@@ -14,6 +14,7 @@
 
 #[path = "apply_local.rs"]
 mod local;
+pub use local::SUPERSEDED;
 
 use std::collections::VecDeque;
 use std::sync::Arc;

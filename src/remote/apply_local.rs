@@ -16,6 +16,9 @@ use crate::fbconf::Format;
 use crate::remote::fragment::{self, Fragment};
 use crate::remote::policy::Candidate;
 
+/// The outcome of a change replaced before it started.
+pub const SUPERSEDED: &str = "superseded by a newer offer";
+
 /// What the machine knows about the fragment.
 #[derive(Debug, Default)]
 pub(super) struct Own {
@@ -58,9 +61,7 @@ impl Machine {
     /// back from [`take_local`](Self::take_local) under `ticket`.
     pub fn set_fragment(&mut self, ticket: u64, fragment: Option<Fragment>) {
         if let Some((old, _)) = self.own.wanted.replace((ticket, fragment)) {
-            self.own
-                .outcomes
-                .push((old, Err("superseded by a newer offer".into())));
+            self.own.outcomes.push((old, Err(SUPERSEDED.into())));
         }
         self.pump();
     }

@@ -21,6 +21,7 @@ use crate::agent::runtime::Runtime;
 use crate::config::properties::Settings;
 use crate::fluent_bit_plugins::{self, Plugins};
 use crate::proto::TelemetryConnectionSettings;
+use crate::remote::apply::SUPERSEDED;
 use crate::remote::validate::discover_binary;
 use crate::state_dir::write_atomic_private;
 use crate::{debug, error, info, warn};
@@ -42,8 +43,9 @@ type Offer = (
 pub(crate) struct OwnTelemetry {
     /// The offer live now.
     live: Wanted,
-    /// The change being applied.
-    pending: Option<Pending>,
+    /// Changes handed to the apply pipeline, oldest first: a newer offer
+    /// may arrive while an older one is still being applied.
+    inflight: Vec<Pending>,
     /// An offer that came before the binary's plugin list was known.
     waiting: Option<Offer>,
     next_ticket: u64,
@@ -108,7 +110,7 @@ impl Runtime {
                 self.offer_part_done(token, Part::OwnTelemetry, Err(e));
             }
             Some(Ok(p)) => {
-                let wanted = self.own.live.merge(metrics, logs);
+                let wanted = self.own_latest().merge(metrics, logs);
                 self.own_apply(Some(token), wanted, p);
             }
         }
@@ -129,7 +131,7 @@ impl Runtime {
             self.own_sync(plugins);
         }
         if let (Some(Ok(p)), Some((token, m, l))) = (plugins, self.own.waiting.take()) {
-            let wanted = self.own.live.merge(m, l);
+            let wanted = self.own_latest().merge(m, l);
             self.own_apply(Some(token), wanted, p);
         }
         self.own_outcomes();
@@ -141,8 +143,10 @@ impl Runtime {
     /// milliseconds; the wait is bounded in case it never comes.
     pub(in crate::agent) fn own_discovery_wait(&self) -> Option<Instant> {
         let until = self.started + std::time::Duration::from_secs(2);
+        // The flag, not the list: it is set in the step that updates the
+        // capabilities, so a connect can never slip in between the two.
         let waiting = self.settings.steering.own_telemetry
-            && crate::fluent_bit_plugins::get().is_none()
+            && !self.own.plugins_seen
             && Instant::now() < until;
         waiting.then_some(until)
     }
@@ -176,6 +180,16 @@ impl Runtime {
         let Ok(p) = found else { return };
         info!("own telemetry: resuming the offer kept in state_dir");
         self.own_apply(None, live, p);
+    }
+
+    /// What a new offer's absent parts leave unchanged: the newest offer
+    /// handed on, else the live one.
+    fn own_latest(&self) -> Wanted {
+        self.own
+            .inflight
+            .last()
+            .map_or(&self.own.live, |p| &p.wanted)
+            .clone()
     }
 
     fn own_apply(&mut self, token: Option<OfferToken>, wanted: Wanted, p: &Plugins) {
@@ -215,7 +229,7 @@ impl Runtime {
                 to.join(", ")
             }
         );
-        self.own.pending = Some(Pending {
+        self.own.inflight.push(Pending {
             token,
             ticket,
             wanted,
@@ -228,12 +242,14 @@ impl Runtime {
 
     fn own_outcomes(&mut self) {
         for (ticket, result) in self.remote.take_own_outcomes() {
-            let Some(p) = self.own.pending.take_if(|p| p.ticket == ticket) else {
-                debug!("own telemetry: change {ticket} ended after a newer one: {result:?}");
+            let Some(at) = self.own.inflight.iter().position(|p| p.ticket == ticket) else {
+                debug!("own telemetry: change {ticket} is unknown: {result:?}");
                 continue;
             };
+            let p = self.own.inflight.remove(at);
             match &result {
                 Ok(()) => self.own_live(p.wanted, &p.targets),
+                Err(e) if e == SUPERSEDED => debug!("own telemetry: change {ticket} {e}"),
                 Err(e) => warn!("own telemetry change FAILED, the previous config stays: {e}"),
             }
             if let Some(token) = p.token {
@@ -258,7 +274,10 @@ impl Runtime {
         if let Err(e) = stored {
             error!("own telemetry: cannot keep the offer in state_dir: {e}");
         }
-        telemetry_spec::tidy_pems(&self.pem_dir(), targets);
+        // Files of changes still in flight stay too: their fragments name them.
+        let mut keep = targets.to_vec();
+        keep.extend(self.own.inflight.iter().flat_map(|p| p.targets.clone()));
+        telemetry_spec::tidy_pems(&self.pem_dir(), &keep);
         info!("own telemetry APPLIED ({} signal(s))", targets.len());
         self.own.live = wanted;
     }
