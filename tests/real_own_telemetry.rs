@@ -417,3 +417,113 @@ fn own_metrics_with_a_yaml_bootstrap() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// TLS: the receiver requires a client certificate from the test CA; the
+/// offer carries the CA to trust and the client certificate with its key.
+#[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
+fn own_metrics_over_mutual_tls() {
+    use fluent_bit_opamp::proto::{
+        ConnectionSettingsOffers, ServerToAgent, TelemetryConnectionSettings, TlsCertificate,
+    };
+    use prost::Message as _;
+    for bin in binaries("own_metrics_over_mutual_tls") {
+        let v = version_of(&bin);
+        let pki = support::certs::TestPki::generate("own-mtls");
+        let server = TestServer::start();
+        let otlp = OtlpReceiver::start_tls(pki.server_config(true));
+        let (dir, conf) = setup("mtls", &server);
+        let mut fb = Fb::with_config(&bin, &conf);
+        let end = Instant::now() + Duration::from_secs(20);
+        while !has(
+            latest_capabilities(&server),
+            AgentCapabilities::ReportsOwnMetrics,
+        ) {
+            assert!(
+                Instant::now() < end,
+                "no own-metrics capability:\n{}",
+                fb.all()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let read = |p: &PathBuf| std::fs::read(p).unwrap();
+        let offer = |hash: &[u8], key: Vec<u8>| {
+            ServerToAgent {
+                connection_settings: Some(ConnectionSettingsOffers {
+                    hash: hash.to_vec(),
+                    own_metrics: Some(TelemetryConnectionSettings {
+                        destination_endpoint: format!(
+                            "https://127.0.0.1:{}/v1/metrics",
+                            otlp.port()
+                        ),
+                        certificate: Some(TlsCertificate {
+                            cert: read(&pki.client_cert_file),
+                            private_key: key,
+                            ca_cert: read(&pki.ca_file),
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+
+        // A key that is not the certificate's: FAILED before anything changes.
+        let other = support::certs::TestPki::generate("own-mtls-other");
+        server.push_ws(offer(b"wrong-key", read(&other.client_key_file)));
+        let (st, _) = outcome(&server, b"wrong-key");
+        println!(
+            "SUMMARY {v}: mTLS with a foreign key: {} ({})",
+            name(st.status),
+            st.error_message
+        );
+        assert_eq!(st.status, 3);
+        assert_eq!(fb.count("reloading instance"), 0);
+
+        server.push_ws(offer(b"mtls", read(&pki.client_key_file)));
+        let (st, _) = outcome(&server, b"mtls");
+        assert_eq!(st.status, 1, "{st:?}\n{}", fb.all());
+        wait("own metrics over mTLS", Duration::from_secs(20), || {
+            otlp.count("/v1/metrics") >= 1
+        });
+        let req = otlp
+            .requests()
+            .into_iter()
+            .find(|r| r.path == "/v1/metrics")
+            .unwrap();
+        assert!(req.client_cert, "the client certificate was presented");
+        let names = metric_names(&req.body).expect("an OTLP ExportMetricsServiceRequest");
+        assert!(
+            names.iter().any(|n| n.starts_with("fluentbit_")),
+            "{names:?}"
+        );
+        println!(
+            "SUMMARY {v}: mTLS: APPLIED, {} requests with a client certificate, CA verified ({} metrics decoded)",
+            otlp.count("/v1/metrics"),
+            names.len()
+        );
+        let key_pem = String::from_utf8(read(&pki.client_key_file)).unwrap();
+        let key_body = key_pem.lines().nth(1).unwrap().to_string();
+        assert!(!fb.all().contains(&key_body), "key material in the log");
+        let sent: Vec<u8> = server
+            .recorded()
+            .ws
+            .iter()
+            .flat_map(|c| c.payloads.concat())
+            .collect();
+        assert!(
+            !sent
+                .windows(key_body.len())
+                .any(|w| w == key_body.as_bytes()),
+            "key sent to the server"
+        );
+        fb.terminate();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -4,10 +4,12 @@
 //! (prost skips the fields not declared).
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use super::server_stream::ServerStream;
 
 #[derive(Debug, Clone)]
 pub struct OtlpRequest {
@@ -16,6 +18,8 @@ pub struct OtlpRequest {
     pub headers: Vec<(String, String)>,
     /// Decompressed when sent with `Content-Encoding: gzip`.
     pub body: Vec<u8>,
+    /// Whether the client presented a TLS certificate.
+    pub client_cert: bool,
 }
 
 impl OtlpRequest {
@@ -35,6 +39,15 @@ pub struct OtlpReceiver {
 
 impl OtlpReceiver {
     pub fn start() -> OtlpReceiver {
+        Self::start_with(None)
+    }
+
+    /// HTTPS with `config` (see `certs::TestPki::server_config`).
+    pub fn start_tls(config: Arc<rustls::ServerConfig>) -> OtlpReceiver {
+        Self::start_with(Some(config))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> OtlpReceiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -45,8 +58,14 @@ impl OtlpReceiver {
             while !flag.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((s, _)) => {
-                        let reqs = reqs.clone();
-                        std::thread::spawn(move || serve(s, reqs));
+                        let (reqs, tls) = (reqs.clone(), tls.clone());
+                        std::thread::spawn(move || {
+                            let _ = s.set_nonblocking(false);
+                            // A failed handshake (no client certificate) records nothing.
+                            if let Ok(s) = ServerStream::accept(s, tls.as_ref()) {
+                                serve(s, reqs)
+                            }
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -61,6 +80,10 @@ impl OtlpReceiver {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
     }
 
     pub fn requests(&self) -> Vec<OtlpRequest> {
@@ -84,9 +107,9 @@ impl Drop for OtlpReceiver {
 }
 
 /// HTTP/1.1 keep-alive: one request after another until the peer closes.
-fn serve(s: TcpStream, reqs: Arc<Mutex<Vec<OtlpRequest>>>) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut w = s.try_clone().unwrap();
+fn serve(s: ServerStream, reqs: Arc<Mutex<Vec<OtlpRequest>>>) {
+    s.set_read_timeout(Duration::from_secs(30));
+    let client_cert = s.client_cert();
     let mut r = BufReader::new(s);
     loop {
         let mut line = String::new();
@@ -129,10 +152,11 @@ fn serve(s: TcpStream, reqs: Arc<Mutex<Vec<OtlpRequest>>>) {
             path,
             headers,
             body,
+            client_cert,
         });
         let ok =
             "HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n";
-        if w.write_all(ok.as_bytes()).is_err() {
+        if r.get_mut().write_all(ok.as_bytes()).is_err() {
             return;
         }
     }

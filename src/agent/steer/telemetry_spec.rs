@@ -281,7 +281,26 @@ fn tls_files(t: &mut Target, s: &TelemetryConnectionSettings, dir: &Path) -> Res
         verify: t.verify,
     })
     .map(drop)
-    .map_err(|e| format!("TLS: {e}"))
+    .map_err(|e| format!("TLS: {}", name_offered_files(&e.to_string(), t)))
+}
+
+/// The error names our files by what the offer called them: their paths
+/// in `state_dir` are the plugin's business (the key's is treated as
+/// secret), and the server knows the material only by these names.
+fn name_offered_files(error: &str, t: &Target) -> String {
+    let mut e = error
+        .trim_start_matches("invalid transport configuration: ")
+        .to_string();
+    for (path, what) in [
+        (&t.key_file, "the offered private_key"),
+        (&t.crt_file, "the offered cert"),
+        (&t.ca_file, "the offered CA"),
+    ] {
+        if let Some(p) = path {
+            e = e.replace(&p.display().to_string(), what);
+        }
+    }
+    e
 }
 
 /// Named by content, so the same offer renders the same fragment (no

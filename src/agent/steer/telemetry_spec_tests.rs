@@ -158,6 +158,10 @@ fn tls_material_is_written_private_and_loaded_before_use() {
     let w = Wanted::default().merge(Some(tls_offer(&other_key)), None);
     let e = check(&w, false, "tls-mismatch").unwrap_err();
     assert!(e.contains("TLS") && !e.contains("PRIVATE KEY"), "{e}");
+    assert!(
+        e.contains("the offered private_key") && !e.contains("own_metrics-key"),
+        "{e}"
+    );
     let plain = TelemetryConnectionSettings {
         destination_endpoint: "http://127.0.0.1:4318/v1/metrics".into(),
         ..tls_offer(&key)
