@@ -354,7 +354,7 @@ fn client_config(settings: &Settings, dialer: &Option<Dialer>, uid: [u8; 16]) ->
 }
 
 fn build_dialer(s: &Settings) -> Option<Dialer> {
-    match Dialer::new(s) {
+    match Dialer::new(&super::connection::Profile::from_settings(s), s) {
         Ok(d) => {
             for w in &d.warnings {
                 warn!("{w}");

@@ -9,6 +9,7 @@
 mod opamp;
 mod other_connections;
 mod own_telemetry;
+mod store;
 mod tracker;
 
 pub(crate) use tracker::{OfferToken, Part, Tracker};
