@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use super::connection::{unix_now_ms, Conn, Dialer};
+use super::connection::{unix_now_ms, Conn, Dialer, Profile};
 use super::control::Control;
 use super::notify::{Notifier, Wake};
 use super::supervise::{self, Flow, Supervised};
@@ -74,8 +74,9 @@ pub(super) struct Runtime {
     /// Property errors of the current generation, reported as health.
     pub(super) problem: Option<String>,
     pub(super) failures_in_a_row: u32,
-    /// The connection settings offer in progress, reported as one status.
-    pub(super) offers: super::steer::Tracker,
+    /// Connection settings: the section's, committed offers, and the offer
+    /// in progress.
+    pub(super) steer: super::steer::Steer,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
@@ -99,7 +100,13 @@ impl Runtime {
                 make()
             })
         });
-        let dialer = build_dialer(&settings);
+        let waker = notifier.clone();
+        let steer = super::steer::Steer::load(
+            &settings,
+            &state,
+            Arc::new(move || waker.send(Control::Wake)),
+        );
+        let dialer = build_dialer(steer.profile(), &settings);
         let client = Client::new(client_config(&settings, &dialer, uid), Instant::now());
         let uid_text = core::format_uuid(&uid);
         info!("OpAMP instance UID {uid_text}");
@@ -128,12 +135,13 @@ impl Runtime {
             health: None,
             problem: None,
             failures_in_a_row: 0,
-            offers: Default::default(),
+            steer,
             recovering: None,
         };
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
         }
+        rt.steer_startup();
         // The first sample is the loop's first step (`next_sample` is now),
         // inside the panic boundary, and before the first connect.
         rt
@@ -171,6 +179,7 @@ impl Runtime {
         if self.remote.poll_background() {
             self.remote_status();
         }
+        self.steer_step();
         if Instant::now() >= self.next_sample {
             self.sample();
         }
@@ -207,7 +216,11 @@ impl Runtime {
 
     fn next_deadline(&self) -> Instant {
         let mut t = self.next_sample;
-        for d in [self.client.next_timeout(), self.remote.next_deadline()] {
+        for d in [
+            self.client.next_timeout(),
+            self.remote.next_deadline(),
+            self.steer.next_deadline(),
+        ] {
             t = d.map_or(t, |d| d.min(t));
         }
         t
@@ -282,20 +295,18 @@ impl Runtime {
     /// A new generation may bring new settings; only transport changes
     /// cost a reconnect.
     fn apply_settings(&mut self, new: Settings) {
-        let transport_changed = new.endpoint != self.settings.endpoint
-            || new.headers != self.settings.headers
-            || new.tls != self.settings.tls
-            || new.compression != self.settings.compression
+        let before = self.steer.profile().clone();
+        let packing_changed = new.compression != self.settings.compression
             || new.max_message_size != self.settings.max_message_size;
+        self.steer.on_new_section(&new, &self.state);
         self.client.set_capabilities(capabilities(&new));
         self.settings = new;
-        if transport_changed {
+        if packing_changed || *self.steer.profile() != before {
             info!(
                 "OpAMP connection settings changed; reconnecting to {}",
-                self.settings.endpoint
+                self.steer.profile().endpoint
             );
-            self.dialer = build_dialer(&self.settings);
-            self.close_locally();
+            self.use_profile();
         }
     }
 
@@ -343,18 +354,23 @@ fn client_config(settings: &Settings, dialer: &Option<Dialer>, uid: [u8; 16]) ->
     let transport = dialer.as_ref().map_or(Transport::Http, |d| d.transport);
     let mut cfg = ClientConfig::new(uid, transport);
     cfg.capabilities = capabilities(settings);
-    cfg.heartbeat_interval = match transport {
-        Transport::WebSocket => settings.heartbeat_interval.unwrap_or(Duration::ZERO),
-        Transport::Http => settings.poll_interval,
-    };
+    cfg.heartbeat_interval = heartbeat_for(transport, settings);
     cfg.max_inbound_bytes = settings.max_message_size;
     cfg.max_outbound_bytes = settings.max_message_size;
     cfg.jitter_seed = u64::from_le_bytes(state_dir::random_bytes());
     cfg
 }
 
-fn build_dialer(s: &Settings) -> Option<Dialer> {
-    match Dialer::new(&super::connection::Profile::from_settings(s), s) {
+/// The configured heartbeat, or for HTTP the polling period.
+pub(super) fn heartbeat_for(transport: Transport, settings: &Settings) -> Duration {
+    match transport {
+        Transport::WebSocket => settings.heartbeat_interval.unwrap_or(Duration::ZERO),
+        Transport::Http => settings.poll_interval,
+    }
+}
+
+pub(super) fn build_dialer(p: &Profile, s: &Settings) -> Option<Dialer> {
+    match Dialer::new(p, s) {
         Ok(d) => {
             for w in &d.warnings {
                 warn!("{w}");

@@ -6,16 +6,88 @@
 //! APPLYING until every part it carried is done, then APPLIED, or FAILED
 //! with the reasons of the parts that failed.
 
+mod candidate;
+mod csr;
 mod opamp;
 mod other_connections;
 mod own_telemetry;
 mod store;
 mod tracker;
+mod verify;
 
 pub(crate) use tracker::{OfferToken, Part, Tracker};
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::connection::Profile;
 use super::runtime::Runtime;
+use crate::config::properties::Settings;
 use crate::proto::ConnectionSettingsOffers;
+
+/// The agent thread's connection-settings state.
+pub(crate) struct Steer {
+    pub(crate) offers: Tracker,
+    /// The opamp section's connection properties: the operator's fallback.
+    bootstrap: Profile,
+    /// Settings the server offered and the agent verified and committed;
+    /// `None` while the section's are in use.
+    committed: Option<store::Persisted>,
+    verifying: Option<opamp::Verifying>,
+    /// Since when the committed settings have failed without a success.
+    failing_since: Option<Instant>,
+    csr: csr::Csr,
+    waker: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl Steer {
+    /// The settings to connect with: committed ones win over the section's
+    /// until they fail for `connection_fallback` or the operator deletes
+    /// them.
+    pub(crate) fn profile(&self) -> &Profile {
+        self.committed
+            .as_ref()
+            .map_or(&self.bootstrap, |c| &c.profile)
+    }
+
+    /// A new generation's opamp section. Committed settings stay only
+    /// while the section's connection properties are the ones they were
+    /// committed over: an operator's edit wins.
+    pub(crate) fn on_new_section(&mut self, s: &Settings, state: &crate::state_dir::StateDir) {
+        self.bootstrap = Profile::from_settings(s);
+        if self
+            .committed
+            .as_ref()
+            .is_some_and(|c| c.base_endpoint != fingerprint(s))
+        {
+            crate::info!("the opamp section's connection properties changed; the server's committed settings give way to them");
+            let _ = store::abandon(state.path());
+            self.committed = None;
+            self.failing_since = None;
+        }
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let probe = self.verifying.as_ref().map(|v| v.probe.deadline);
+        match (probe, self.csr.renew_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// A digest of the section's connection properties. Committed settings
+/// remember it: an operator who edits any of them takes back control.
+pub(crate) fn fingerprint(s: &Settings) -> String {
+    let mut text = format!("{}\n{}\n", s.endpoint.url(), s.tls.verify);
+    for p in [&s.tls.ca_file, &s.tls.crt_file, &s.tls.key_file] {
+        text += &format!("{:?}\n", p);
+    }
+    for h in &s.headers {
+        text += &format!("{}: {}\n", h.name, h.value);
+    }
+    store::hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
+}
 
 impl Runtime {
     /// A new offer supersedes whatever the previous one left pending: late
@@ -33,9 +105,9 @@ impl Runtime {
         if !cs.other_connections.is_empty() {
             parts.push(Part::Other);
         }
-        let token = self.offers.start(&cs.hash, &parts);
+        let token = self.steer.offers.start(&cs.hash, &parts);
         if let Some(op) = cs.opamp {
-            self.opamp_offer(token, op);
+            self.opamp_offer(token, &cs.hash, op);
         }
         if telemetry {
             self.own_telemetry_offer(token, cs.own_metrics, cs.own_logs, cs.own_traces);
@@ -53,13 +125,13 @@ impl Runtime {
         part: Part,
         outcome: Result<(), String>,
     ) {
-        if self.offers.done(token, part, outcome) {
+        if self.steer.offers.done(token, part, outcome) {
             self.publish_offer_status();
         }
     }
 
     fn publish_offer_status(&mut self) {
-        if let Some(st) = self.offers.status() {
+        if let Some(st) = self.steer.offers.status() {
             self.client.set_connection_settings_status(st);
         }
     }

@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use crate::agent::connection::Profile;
 use crate::config::properties::{parse_bool, Header, TlsSettings};
+pub(crate) use crate::remote::record::hex;
+use crate::remote::record::unhex;
 use crate::state_dir::write_private;
 use crate::transport::endpoint::Endpoint;
 
@@ -27,11 +29,22 @@ const SETTINGS: &str = "settings";
 const ABANDONED: &str = "settings.abandoned";
 
 /// TLS material for a candidate: new bytes to write, or a file to keep.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Material {
     None,
     Keep(PathBuf),
     New(Vec<u8>),
+}
+
+/// Key bytes are never printed.
+impl std::fmt::Debug for Material {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Material::None => f.write_str("None"),
+            Material::Keep(p) => write!(f, "Keep({})", p.display()),
+            Material::New(b) => write!(f, "New({} bytes)", b.len()),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +58,9 @@ pub(crate) struct Persisted {
     pub heartbeat: Option<Duration>,
 }
 
+/// Debug shows headers through their redacting Debug and material as
+/// sizes.
+#[derive(Debug)]
 pub(crate) struct Candidate {
     pub hash: Vec<u8>,
     pub base_endpoint: String,
@@ -57,8 +73,12 @@ pub(crate) struct Candidate {
     pub heartbeat: Option<Duration>,
 }
 
-pub(crate) fn folder(state: &Path) -> PathBuf {
-    state.join(DIR)
+pub(crate) fn settings_file(state: &Path) -> PathBuf {
+    state.join(DIR).join(SETTINGS)
+}
+
+pub(crate) fn abandoned_file(state: &Path) -> PathBuf {
+    state.join(DIR).join(ABANDONED)
 }
 
 /// Writes a candidate to `connection.pending/` (replacing any earlier
@@ -214,20 +234,6 @@ fn sync_dir(dir: &Path) {
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
-}
-
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
