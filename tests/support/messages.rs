@@ -112,6 +112,19 @@ pub fn connection_settings(uid: &[u8], heartbeat_seconds: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// A ServerToAgent offering these OpAMP connection settings under `hash`.
+pub fn opamp_settings(uid: &[u8], hash: &[u8], offer: OpAmpConnectionSettings) -> Vec<u8> {
+    ServerToAgent {
+        connection_settings: Some(ConnectionSettingsOffers {
+            hash: hash.to_vec(),
+            opamp: Some(offer),
+            ..ConnectionSettingsOffers::default()
+        }),
+        ..to_agent(uid)
+    }
+    .encode_to_vec()
+}
+
 pub fn restart_command(uid: &[u8]) -> Vec<u8> {
     ServerToAgent {
         command: Some(ServerToAgentCommand {

@@ -134,6 +134,18 @@ pub(crate) struct State {
     pub http_script: VecDeque<HttpReply>,
     pub auto_reply: AutoReply,
     pub rec: Recorded,
+    /// A header every request must carry (lower-case name, value):
+    /// anything else gets 401, as a server that checks credentials does.
+    pub require: Option<(String, Vec<String>)>,
+}
+
+impl State {
+    /// Whether these request headers (lower-case names) get through.
+    pub fn admits(&self, headers: &[(String, String)]) -> bool {
+        self.require.as_ref().is_none_or(|(name, values)| {
+            headers.iter().any(|(n, v)| n == name && values.contains(v))
+        })
+    }
 }
 
 pub(crate) struct Shared {
@@ -217,6 +229,7 @@ impl TestServer {
                 http_script: VecDeque::new(),
                 auto_reply: AutoReply::Ack,
                 rec: Recorded::default(),
+                require: None,
             }),
             workers: Mutex::new(Vec::new()),
             tls,
@@ -277,6 +290,13 @@ impl TestServer {
     /// Queue the reply to the next HTTP request.
     pub fn script_http(&self, reply: HttpReply) {
         self.shared.state().http_script.push_back(reply);
+    }
+
+    /// From now on, refuse (401) every request whose `name` header is not
+    /// one of `values` (a credential check; several during a rotation).
+    pub fn require_header(&self, name: &str, values: &[&str]) {
+        let values = values.iter().map(|v| v.to_string()).collect();
+        self.shared.state().require = Some((name.to_ascii_lowercase(), values));
     }
 
     pub fn set_auto_reply(&self, reply: AutoReply) {
