@@ -440,3 +440,45 @@ fn offers_are_refused_while_connection_settings_is_off() {
     assert!(e.contains("connection_settings is off"), "{e}");
     assert!(b.recorded().ws.is_empty());
 }
+
+/// With `tls.csr on`, a certificate two thirds into its life is renewed by
+/// CSR at start; a fresh one is not.
+#[test]
+fn a_certificate_near_expiry_is_renewed_by_csr() {
+    let pki = TestPki::generate("cs-renew");
+    let a = TestServer::start_tls(pki.server_config(false));
+    let dir = Agent::state_dir("cs-renew-files");
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |name: &str, from: i64, to: i64| {
+        let (cert, key) = pki.client_cert_valid(from, to);
+        let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+        std::fs::write(&c, cert).unwrap();
+        std::fs::write(&k, key).unwrap();
+        let (ca, c, k) = (
+            pki.ca_file.display().to_string(),
+            c.display().to_string(),
+            k.display().to_string(),
+        );
+        let props = [
+            ("connection_settings", "on"),
+            ("tls.csr", "on"),
+            ("tls.ca_file", ca.as_str()),
+            ("tls.crt_file", c.as_str()),
+            ("tls.key_file", k.as_str()),
+        ];
+        Agent::start(name, &a.ws_url(), &props)
+    };
+    let csr_sent = |r: &Recorded| {
+        r.ws.iter()
+            .flat_map(|c| c.messages())
+            .any(|m| m.connection_settings_request.is_some())
+    };
+    let fresh = run("cs-renew-fresh", -1, 30);
+    a.wait_until("a report", WAIT, |r| r.ws.iter().any(|c| !c.payloads.is_empty()));
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!csr_sent(&a.recorded()), "a fresh certificate needs no CSR");
+    drop(fresh);
+    let _old = run("cs-renew-old", -2, 1);
+    a.wait_until("a CSR for the ageing certificate", WAIT, csr_sent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
