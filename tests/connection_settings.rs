@@ -451,7 +451,10 @@ fn a_certificate_near_expiry_is_renewed_by_csr() {
     std::fs::create_dir_all(&dir).unwrap();
     let run = |name: &str, from: i64, to: i64| {
         let (cert, key) = pki.client_cert_valid(from, to);
-        let (c, k) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
+        let (c, k) = (
+            dir.join(format!("{name}.pem")),
+            dir.join(format!("{name}.key")),
+        );
         std::fs::write(&c, cert).unwrap();
         std::fs::write(&k, key).unwrap();
         let (ca, c, k) = (
@@ -474,7 +477,9 @@ fn a_certificate_near_expiry_is_renewed_by_csr() {
             .any(|m| m.connection_settings_request.is_some())
     };
     let fresh = run("cs-renew-fresh", -1, 30);
-    a.wait_until("a report", WAIT, |r| r.ws.iter().any(|c| !c.payloads.is_empty()));
+    a.wait_until("a report", WAIT, |r| {
+        r.ws.iter().any(|c| !c.payloads.is_empty())
+    });
     std::thread::sleep(Duration::from_secs(1));
     assert!(!csr_sent(&a.recorded()), "a fresh certificate needs no CSR");
     drop(fresh);

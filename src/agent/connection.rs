@@ -10,6 +10,7 @@ use crate::transport::{
     self, Headers, HttpConfig, HttpTransport, ProxyMode, TlsOptions, TransportError, WsConfig,
     WsTransport,
 };
+use crate::{error, warn};
 
 /// Where and how to reach the OpAMP server: the opamp section's settings,
 /// or settings the server offered and the agent committed.
@@ -116,6 +117,29 @@ impl Dialer {
             (Some(ws), _) => WsTransport::connect(ws).map(Conn::Ws),
             (_, Some(http)) => HttpTransport::new(http).map(Conn::Http),
             _ => Err(TransportError::Config("no transport configured".into())),
+        }
+    }
+}
+
+/// The configured heartbeat, or for HTTP the polling period.
+pub fn heartbeat_for(transport: Transport, settings: &Settings) -> Duration {
+    match transport {
+        Transport::WebSocket => settings.heartbeat_interval.unwrap_or(Duration::ZERO),
+        Transport::Http => settings.poll_interval,
+    }
+}
+
+pub fn build_dialer(p: &Profile, s: &Settings) -> Option<Dialer> {
+    match Dialer::new(p, s) {
+        Ok(d) => {
+            for w in &d.warnings {
+                warn!("{w}");
+            }
+            Some(d)
+        }
+        Err(e) => {
+            error!("cannot set up the OpAMP connection: {e}");
+            None
         }
     }
 }

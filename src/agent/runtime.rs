@@ -9,11 +9,11 @@
 //! it and report back through the same wake-up path.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use super::connection::{unix_now_ms, Conn, Dialer, Profile};
+use super::connection::{build_dialer, heartbeat_for, unix_now_ms, Conn, Dialer};
 use super::control::Control;
 use super::notify::{Notifier, Wake};
 use super::supervise::{self, Flow, Supervised};
@@ -359,29 +359,6 @@ fn client_config(settings: &Settings, dialer: &Option<Dialer>, uid: [u8; 16]) ->
     cfg.max_outbound_bytes = settings.max_message_size;
     cfg.jitter_seed = u64::from_le_bytes(state_dir::random_bytes());
     cfg
-}
-
-/// The configured heartbeat, or for HTTP the polling period.
-pub(super) fn heartbeat_for(transport: Transport, settings: &Settings) -> Duration {
-    match transport {
-        Transport::WebSocket => settings.heartbeat_interval.unwrap_or(Duration::ZERO),
-        Transport::Http => settings.poll_interval,
-    }
-}
-
-pub(super) fn build_dialer(p: &Profile, s: &Settings) -> Option<Dialer> {
-    match Dialer::new(p, s) {
-        Ok(d) => {
-            for w in &d.warnings {
-                warn!("{w}");
-            }
-            Some(d)
-        }
-        Err(e) => {
-            error!("cannot set up the OpAMP connection: {e}");
-            None
-        }
-    }
 }
 
 /// Exactly what this build implements, no more.

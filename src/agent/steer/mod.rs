@@ -8,6 +8,7 @@
 
 mod candidate;
 mod csr;
+mod offers;
 mod opamp;
 mod other_connections;
 mod own_telemetry;
@@ -21,9 +22,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::connection::Profile;
-use super::runtime::Runtime;
 use crate::config::properties::Settings;
-use crate::proto::ConnectionSettingsOffers;
+use crate::state_dir::StateDir;
+use crate::{error, info};
+use csr::Csr;
 
 /// The agent thread's connection-settings state.
 pub(crate) struct Steer {
@@ -33,7 +35,7 @@ pub(crate) struct Steer {
     /// Settings the server offered and the agent verified and committed;
     /// `None` while the section's are in use.
     committed: Option<store::Persisted>,
-    verifying: Option<opamp::Verifying>,
+    verifying: Option<verify::Verifying>,
     /// Since when the committed settings have failed without a success.
     failing_since: Option<Instant>,
     csr: csr::Csr,
@@ -89,50 +91,44 @@ pub(crate) fn fingerprint(s: &Settings) -> String {
     store::hex(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref())
 }
 
-impl Runtime {
-    /// A new offer supersedes whatever the previous one left pending: late
-    /// outcomes carry the old token and are ignored.
-    pub(in crate::agent) fn connection_offers(&mut self, cs: ConnectionSettingsOffers) {
-        let mut parts = Vec::new();
-        if cs.opamp.is_some() {
-            parts.push(Part::OpAmp);
-        }
-        let telemetry =
-            cs.own_metrics.is_some() || cs.own_logs.is_some() || cs.own_traces.is_some();
-        if telemetry {
-            parts.push(Part::OwnTelemetry);
-        }
-        if !cs.other_connections.is_empty() {
-            parts.push(Part::Other);
-        }
-        let token = self.steer.offers.start(&cs.hash, &parts);
-        if let Some(op) = cs.opamp {
-            self.opamp_offer(token, &cs.hash, op);
-        }
-        if telemetry {
-            self.own_telemetry_offer(token, cs.own_metrics, cs.own_logs, cs.own_traces);
-        }
-        if !cs.other_connections.is_empty() {
-            self.other_connections_offer(token, cs.other_connections);
-        }
-        self.publish_offer_status();
-    }
-
-    /// One part of an offer finished; reports the offer once all are done.
-    pub(in crate::agent) fn offer_part_done(
-        &mut self,
-        token: OfferToken,
-        part: Part,
-        outcome: Result<(), String>,
-    ) {
-        if self.steer.offers.done(token, part, outcome) {
-            self.publish_offer_status();
-        }
-    }
-
-    fn publish_offer_status(&mut self) {
-        if let Some(st) = self.steer.offers.status() {
-            self.client.set_connection_settings_status(st);
+impl Steer {
+    /// The section's settings plus whatever was committed before, unless
+    /// the operator has since changed the section.
+    pub(crate) fn load(
+        settings: &Settings,
+        state: &StateDir,
+        waker: std::sync::Arc<dyn Fn() + Send + Sync>,
+    ) -> Steer {
+        let dir = state.path();
+        store::discard_pending(dir);
+        let committed = match store::load(dir) {
+            Ok(Some(p)) if p.base_endpoint == fingerprint(settings) => {
+                info!(
+                    "using the OpAMP connection settings the server offered earlier ({}); delete {} to go back to the opamp section's",
+                    p.profile.endpoint.url(),
+                    store::settings_file(dir).display()
+                );
+                Some(p)
+            }
+            Ok(Some(_)) => {
+                info!("the opamp section's connection properties changed since the server's settings were committed; using the section's");
+                let _ = store::abandon(dir);
+                None
+            }
+            Ok(None) => None,
+            Err(e) => {
+                error!("ignoring the committed OpAMP connection settings: {e}");
+                None
+            }
+        };
+        Steer {
+            offers: Default::default(),
+            bootstrap: Profile::from_settings(settings),
+            committed,
+            verifying: None,
+            failing_since: None,
+            csr: Csr::default(),
+            waker,
         }
     }
 }

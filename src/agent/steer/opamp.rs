@@ -11,70 +11,15 @@
 use std::time::Instant;
 
 use super::candidate::{self, Context};
-use super::csr::{self, Csr};
+use super::csr;
 use super::store::{self, Persisted};
-use super::verify::{self, Poll, Probe};
-use super::{fingerprint, OfferToken, Part, Steer};
-use crate::agent::connection::{unix_now, Dialer, Profile};
+use super::verify::{self, Poll, Verifying};
+use super::{fingerprint, OfferToken, Part};
+use crate::agent::connection::{build_dialer, heartbeat_for, unix_now, Dialer};
 use crate::agent::runtime::Runtime;
-use crate::config::properties::Settings;
-use crate::core::{Client, Transport};
+use crate::core::Client;
 use crate::proto::{ConnectionSettingsStatus, ConnectionSettingsStatuses, OpAmpConnectionSettings};
-use crate::state_dir::StateDir;
 use crate::{error, info, warn};
-
-/// A candidate on its way through verification.
-pub(crate) struct Verifying {
-    token: OfferToken,
-    hash: Vec<u8>,
-    pub(super) probe: Probe,
-    transport: Transport,
-    endpoint: String,
-    /// The certificate answers our CSR: its key is the CSR's.
-    used_csr_key: bool,
-}
-
-impl Steer {
-    /// The section's settings plus whatever was committed before, unless
-    /// the operator has since changed the section.
-    pub(crate) fn load(
-        settings: &Settings,
-        state: &StateDir,
-        waker: std::sync::Arc<dyn Fn() + Send + Sync>,
-    ) -> Steer {
-        let dir = state.path();
-        store::discard_pending(dir);
-        let committed = match store::load(dir) {
-            Ok(Some(p)) if p.base_endpoint == fingerprint(settings) => {
-                info!(
-                    "using the OpAMP connection settings the server offered earlier ({}); delete {} to go back to the opamp section's",
-                    p.profile.endpoint.url(),
-                    store::settings_file(dir).display()
-                );
-                Some(p)
-            }
-            Ok(Some(_)) => {
-                info!("the opamp section's connection properties changed since the server's settings were committed; using the section's");
-                let _ = store::abandon(dir);
-                None
-            }
-            Ok(None) => None,
-            Err(e) => {
-                error!("ignoring the committed OpAMP connection settings: {e}");
-                None
-            }
-        };
-        Steer {
-            offers: Default::default(),
-            bootstrap: Profile::from_settings(settings),
-            committed,
-            verifying: None,
-            failing_since: None,
-            csr: Csr::default(),
-            waker,
-        }
-    }
-}
 
 impl Runtime {
     /// After the client exists: the committed offer is reported APPLIED
@@ -245,8 +190,8 @@ impl Runtime {
         self.close_locally();
         let t = p.transport();
         self.client
-            .set_transport(t, crate::agent::runtime::heartbeat_for(t, &self.settings));
-        self.dialer = crate::agent::runtime::build_dialer(&p, &self.settings);
+            .set_transport(t, heartbeat_for(t, &self.settings));
+        self.dialer = build_dialer(&p, &self.settings);
     }
 
     /// A connection attempt or a connection failed. Committed settings

@@ -10,12 +10,25 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
+use super::OfferToken;
 use crate::agent::connection::{Conn, Dialer};
+use crate::core::Transport;
 use crate::transport::TransportError;
 
 /// How long offered settings get to complete one exchange: the connect
 /// timeout plus a request timeout, with room to spare.
 pub(crate) const VERIFY_WITHIN: Duration = Duration::from_secs(30);
+
+/// A candidate on its way through verification.
+pub(crate) struct Verifying {
+    pub token: OfferToken,
+    pub hash: Vec<u8>,
+    pub probe: Probe,
+    pub transport: Transport,
+    pub endpoint: String,
+    /// The certificate answers our CSR: its key is the CSR's.
+    pub used_csr_key: bool,
+}
 
 pub(crate) struct Probe {
     rx: Receiver<Result<Vec<u8>, TransportError>>,
