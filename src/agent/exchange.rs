@@ -137,6 +137,12 @@ impl Runtime {
                 }
                 Action::Restart => self.restart_command(),
                 Action::ConnectionSettings(cs) => self.connection_offers(*cs),
+                Action::CustomMessage(m) => {
+                    debug!(
+                        "ignoring a custom message of capability '{}' (not supported)",
+                        m.capability.escape_default()
+                    );
+                }
                 Action::PersistInstanceUid(uid) => self.new_uid(uid),
                 Action::Disconnect(why) => self.drop_connection(why),
                 Action::Log(level, msg) => logging::log(log_level(level), &msg),
