@@ -21,6 +21,7 @@ pub mod record;
 pub mod scan;
 pub mod staging;
 pub mod validate;
+pub mod vars;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
