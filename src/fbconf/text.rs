@@ -49,6 +49,9 @@ pub fn apply_edits(text: &str, mut edits: Vec<(std::ops::Range<usize>, String)>)
     out
 }
 
+/// What a hidden value is replaced with, everywhere a config is reported.
+pub const REDACTED: &str = "<redacted>";
+
 /// Values at least this long are masked wherever they appear; shorter ones
 /// only as a whole word, so a short value does not shred the text around it.
 const MASK_ANYWHERE: usize = 6;
