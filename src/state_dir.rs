@@ -103,13 +103,31 @@ static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// names are unique per write (`.<name>.tmp<pid>-<n>`), so two writers can
 /// never interleave in one temporary file.
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, data, 0o666)
+}
+
+/// [`write_atomic`] for key material: the file is 0600 from its creation,
+/// never readable by others even for a moment.
+pub fn write_atomic_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_atomic_mode(path, data, 0o600)
+}
+
+fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let _one_at_a_time = WRITES.lock().unwrap_or_else(|p| p.into_inner());
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp{}-{seq}", std::process::id()));
     let written = (|| {
-        let mut f = File::create(&tmp)?;
+        // A leftover of a crashed process with our pid could hold another
+        // mode: start from nothing.
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
         f.write_all(data)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -76,6 +76,8 @@ pub(super) struct Runtime {
     pub(super) failures_in_a_row: u32,
     /// The connection settings offer in progress, reported as one status.
     pub(super) offers: super::steer::Tracker,
+    /// The other connections (named destinations) in use.
+    pub(super) other: super::steer::OtherState,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
@@ -129,8 +131,10 @@ impl Runtime {
             problem: None,
             failures_in_a_row: 0,
             offers: Default::default(),
+            other: Default::default(),
             recovering: None,
         };
+        rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
         }

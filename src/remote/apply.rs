@@ -312,11 +312,9 @@ impl Machine {
         let forced = self.forced.take().is_some_and(|f| f == hash);
         // Without a hash there is nothing to recognise a config by: apply
         // it, skipping the shortcuts.
-        if !hash.is_empty() {
-            if self.blocked.contains(&hash) {
-                self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
-                return;
-            }
+        if !hash.is_empty() && self.blocked.contains(&hash) {
+            self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
+            return;
         }
         // A forced offer runs again although its hash is known.
         if !hash.is_empty() && !forced {

@@ -90,6 +90,13 @@ impl Vars {
         self.map.get(name).map(|v| v.text.as_str())
     }
 
+    /// (name, value, secret), by name.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, bool)> {
+        self.map
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.text.as_str(), v.secret))
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.map.keys().map(String::as_str)
     }
@@ -126,7 +133,9 @@ impl Vars {
                 continue;
             }
             // A name ends at '}'; a line break first means it never closes.
-            let end = after.find(['}', '\n']).filter(|&e| after[e..].starts_with('}'));
+            let end = after
+                .find(['}', '\n'])
+                .filter(|&e| after[e..].starts_with('}'));
             let Some(end) = end else {
                 let name: String = after.chars().take_while(|c| !c.is_whitespace()).collect();
                 return Err(VarError::Unclosed(clip(&name)));
@@ -152,7 +161,11 @@ impl Vars {
                 continue;
             };
             if references(text) {
-                let shown = if key.is_empty() { "the main file" } else { &key };
+                let shown = if key.is_empty() {
+                    "the main file"
+                } else {
+                    &key
+                };
                 let expanded = self
                     .expand(text)
                     .map_err(|e| format!("{}: {e}", shown.escape_default()))?;

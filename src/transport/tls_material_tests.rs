@@ -37,7 +37,10 @@ fn garbage_der_is_an_error_not_a_panic() {
 #[test]
 fn a_matching_pair_passes() {
     let (c, k) = cert((2049, 12, 31));
-    assert_eq!(check_pair(c.as_bytes(), k.as_bytes(), NOW), Ok(2_524_521_600));
+    assert_eq!(
+        check_pair(c.as_bytes(), k.as_bytes(), NOW),
+        Ok(2_524_521_600)
+    );
 }
 
 #[test]
@@ -60,7 +63,8 @@ fn an_expired_certificate_is_refused_with_its_date() {
 #[test]
 fn bad_pem_is_refused_without_quoting_the_key() {
     let (c, _) = cert((2049, 12, 31));
-    let secret = b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
+    let secret =
+        b"-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----\n";
     let e = check_pair(c.as_bytes(), secret, NOW).unwrap_err();
     assert!(!e.contains("c2VjcmV0"), "{e}");
     assert!(check_pair(b"nope", secret, NOW).is_err());

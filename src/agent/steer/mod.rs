@@ -6,11 +6,14 @@
 //! APPLYING until every part it carried is done, then APPLIED, or FAILED
 //! with the reasons of the parts that failed.
 
+mod dest_store;
+mod destinations;
 mod opamp;
 mod other_connections;
 mod own_telemetry;
 mod tracker;
 
+pub(crate) use other_connections::OtherState;
 pub(crate) use tracker::{OfferToken, Part, Tracker};
 
 use super::runtime::Runtime;
