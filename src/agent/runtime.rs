@@ -77,6 +77,8 @@ pub(super) struct Runtime {
     /// Connection settings: the section's, committed offers, and the offer
     /// in progress.
     pub(super) steer: super::steer::Steer,
+    /// The other connections (named destinations) in use.
+    pub(super) other: super::steer::OtherState,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
@@ -136,8 +138,10 @@ impl Runtime {
             problem: None,
             failures_in_a_row: 0,
             steer,
+            other: Default::default(),
             recovering: None,
         };
+        rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
         }

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::policy::{Candidate, Policy};
+use super::vars::Vars;
 use crate::proto::{AgentRemoteConfig, RemoteConfigStatus, RemoteConfigStatuses};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +172,11 @@ pub struct Machine {
     status: Option<RemoteConfigStatus>,
     unreported: bool,
     aborted: bool,
+    /// Our `${opamp.…}` values, expanded into every offer before the policy.
+    vars: Vars,
+    /// An offer to apply again although its hash is applied (or failed):
+    /// the variables it uses changed.
+    forced: Option<Vec<u8>>,
 }
 
 fn status(hash: &[u8], s: RemoteConfigStatuses, error: &str) -> RemoteConfigStatus {
@@ -205,6 +211,8 @@ impl Machine {
             unreported: resume.status.is_some(),
             status: resume.status,
             aborted: false,
+            vars: Vars::new(),
+            forced: None,
         }
     }
 
@@ -254,6 +262,29 @@ impl Machine {
         self.unreported = true;
     }
 
+    /// The values for `${opamp.…}` from now on.
+    pub fn set_vars(&mut self, vars: Vars) {
+        self.vars = vars;
+    }
+
+    /// The newest offer again, rendered with new variable values: runs the
+    /// whole pipeline although its hash is already applied (or failed).
+    pub fn rerender(&mut self, offer: AgentRemoteConfig) {
+        self.forced = Some(offer.config_hash.clone());
+        self.latest = Some(offer.config_hash.clone());
+        if self.aborted {
+            return;
+        }
+        if self.job.is_some() {
+            // The job in progress used the old values: this one follows it.
+            let hash = offer.config_hash.clone();
+            self.queued = Some(offer);
+            self.report(&hash, RemoteConfigStatuses::Applying, "");
+            return;
+        }
+        self.start_offer(offer);
+    }
+
     /// An offer from the server.
     pub fn offer(&mut self, offer: AgentRemoteConfig) {
         let hash = offer.config_hash.clone();
@@ -278,15 +309,17 @@ impl Machine {
 
     fn start_offer(&mut self, offer: AgentRemoteConfig) {
         let hash = offer.config_hash.clone();
+        let forced = self.forced.take().is_some_and(|f| f == hash);
         // Without a hash there is nothing to recognise a config by: apply
         // it, skipping the shortcuts.
-        if !hash.is_empty() {
+        if !hash.is_empty() && self.blocked.contains(&hash) {
+            self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
+            return;
+        }
+        // A forced offer runs again although its hash is known.
+        if !hash.is_empty() && !forced {
             if self.applied.as_deref() == Some(hash.as_slice()) {
                 self.report(&hash, RemoteConfigStatuses::Applied, "");
-                return;
-            }
-            if self.blocked.contains(&hash) {
-                self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
                 return;
             }
             if let Some((h, e)) = &self.last_failed {
@@ -300,14 +333,29 @@ impl Machine {
         let Some(hot_reload) = self.hot_reload else {
             // Not started yet: PreRun will say whether we can reload. A
             // config the policy refuses is refused at once all the same.
-            if let Err(rejection) = self.policy.allows(offer.config.as_ref()) {
-                return self.fail(&hash, rejection.to_string());
+            // It waits unexpanded: the values may change before it runs.
+            let expanded = offer.config.clone().map(|m| self.vars.expand_map(m));
+            let checked = match expanded.transpose() {
+                Ok(map) => self.policy.allows(map.as_ref()).map_err(|r| r.to_string()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
+                return self.fail(&hash, e);
+            }
+            if forced {
+                self.forced = Some(hash.clone());
             }
             self.queued = Some(offer);
             return self.report(&hash, RemoteConfigStatuses::Applying, "");
         };
+        // Expanded before the policy: what Fluent Bit will read is what the
+        // policy checks.
+        let config = match offer.config.map(|m| self.vars.expand_map(m)).transpose() {
+            Ok(c) => c,
+            Err(e) => return self.fail(&hash, e),
+        };
         // The files move into the candidate: a large config is held once.
-        let candidate = match self.policy.take(offer.config) {
+        let candidate = match self.policy.take(config) {
             Ok(c) => c,
             Err(rejection) => return self.fail(&hash, rejection.to_string()),
         };
@@ -325,6 +373,9 @@ impl Machine {
 
     /// A failure before anything live changed.
     fn fail(&mut self, hash: &[u8], error: String) {
+        // Fluent Bit's errors may quote a rendered line: no secret value
+        // goes into a status, the record or the log.
+        let error = self.vars.redact(&error, crate::fbconf::text::REDACTED);
         self.last_failed = Some((hash.to_vec(), error.clone()));
         self.side.push_back(Action::Persist(Outcome {
             hash: hash.to_vec(),

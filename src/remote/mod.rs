@@ -18,9 +18,11 @@ pub mod keys;
 pub mod leave_out;
 pub mod policy;
 pub mod record;
+mod render;
 pub mod scan;
 pub mod staging;
 pub mod validate;
+pub mod vars;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +39,8 @@ use apply::{Action, Machine, Outcome, Resume, Timing};
 pub use host::{DryRunJob, Host, SystemHost};
 use policy::Policy;
 use record::Record;
+use render::Render;
+pub use render::SOURCE_FILE;
 use staging::{Layout, Phase};
 
 /// The bootstrap config: `config_file`, else `-c` on the command line.
@@ -126,6 +130,8 @@ pub struct RemoteConfig {
     /// Called from the dry run's thread when it ends, so the agent thread
     /// wakes for [`RemoteConfig::poll_background`] at once.
     waker: Arc<dyn Fn() + Send + Sync>,
+    /// The newest config as the server wrote it, for `${opamp.…}` changes.
+    render: Render,
 }
 
 struct Background {
@@ -168,6 +174,7 @@ impl RemoteConfig {
             None => Resume::default(),
         };
         let startup = resume.status.clone();
+        let render = Render::load(opts.layout.as_ref().map(|l| l.state.as_path()));
         RemoteConfig {
             machine: Machine::new(opts.policy, opts.timing, resume),
             layout: opts.layout,
@@ -175,6 +182,7 @@ impl RemoteConfig {
             startup,
             background: None,
             waker: Arc::new(|| {}),
+            render,
         }
     }
 
@@ -239,6 +247,7 @@ impl RemoteConfig {
         now: Instant,
         offer: AgentRemoteConfig,
     ) -> Option<RemoteConfigStatus> {
+        self.remember_offer(&offer);
         self.machine.offer(offer);
         self.drive(now);
         self.machine

@@ -226,6 +226,14 @@ impl Collector {
         self.tracker.reset_counters();
     }
 
+    /// Values to hide wherever they appear in the effective config (secrets
+    /// that reached config text by `${opamp.…}` expansion), longest first.
+    pub fn set_secret_values(&mut self, values: Vec<String>) {
+        if self.redactor.set_values(values) {
+            self.config_stale = true;
+        }
+    }
+
     /// The health built from the latest sample, whether or not it was sent.
     pub fn current_health(&self) -> Option<&ComponentHealth> {
         self.tracker.current()

@@ -57,6 +57,16 @@ pub fn check_ca(pem: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// CA certificates: they parse, can be trust anchors, and none is outside
+/// its validity at `now`.
+pub fn check_cas(pem: &[u8], now: u64) -> Result<(), String> {
+    check_ca(pem)?;
+    for c in certs_from_pem(pem, "the CA")? {
+        check_time(&validity(&c)?, now, "a CA certificate")?;
+    }
+    Ok(())
+}
+
 pub fn check_time(v: &Validity, now: u64, what: &str) -> Result<(), String> {
     if now > v.not_after {
         return Err(format!("{what} expired on {}", utc(v.not_after)));

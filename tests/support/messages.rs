@@ -163,3 +163,38 @@ pub fn unavailable(uid: &[u8], retry_after: Option<Duration>) -> Vec<u8> {
 pub fn decode_server(bytes: &[u8]) -> ServerToAgent {
     ServerToAgent::decode(bytes).expect("ServerToAgent")
 }
+
+/// One offered destination: (name, URL, headers).
+pub type Destination<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// An offer of named other connections.
+pub fn other_connections(hash: &[u8], dests: &[Destination<'_>]) -> Vec<u8> {
+    use fluent_bit_opamp::proto::{Header, Headers, OtherConnectionSettings};
+    let other_connections = dests
+        .iter()
+        .map(|(name, url, headers)| {
+            let headers = headers
+                .iter()
+                .map(|(k, v)| Header {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect();
+            let s = OtherConnectionSettings {
+                destination_endpoint: url.to_string(),
+                headers: Some(Headers { headers }),
+                ..OtherConnectionSettings::default()
+            };
+            (name.to_string(), s)
+        })
+        .collect();
+    ServerToAgent {
+        connection_settings: Some(ConnectionSettingsOffers {
+            hash: hash.to_vec(),
+            other_connections,
+            ..ConnectionSettingsOffers::default()
+        }),
+        ..ServerToAgent::default()
+    }
+    .encode_to_vec()
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rcgen::{CertificateParams, DnType, KeyPair};
 
 use crate::proto::{CertificateRequest, ConnectionSettingsRequest, OpAmpConnectionSettingsRequest};
-use crate::state_dir::write_private;
+use crate::state_dir::write_atomic_private as write_private;
 use crate::transport::tls_material::{self, Validity};
 
 /// The key of the CSR in flight: kept across restarts, so a certificate

@@ -8,6 +8,8 @@
 
 mod candidate;
 mod csr;
+mod dest_store;
+mod destinations;
 mod offers;
 mod opamp;
 mod other_connections;
@@ -16,6 +18,7 @@ mod store;
 mod tracker;
 mod verify;
 
+pub(crate) use other_connections::OtherState;
 pub(crate) use tracker::{OfferToken, Part, Tracker};
 
 use std::sync::Arc;

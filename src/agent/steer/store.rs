@@ -18,7 +18,7 @@ use crate::agent::connection::Profile;
 use crate::config::properties::{parse_bool, Header, TlsSettings};
 pub(crate) use crate::remote::record::hex;
 use crate::remote::record::unhex;
-use crate::state_dir::write_private;
+use crate::state_dir::write_atomic_private as write_private;
 use crate::transport::endpoint::Endpoint;
 
 pub(crate) const DIR: &str = "connection";
