@@ -115,8 +115,15 @@ impl Runtime {
         let args: Vec<String> = std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let collector =
-            Collector::new(CollectorConfig::from_settings(&settings, uid, args.clone()));
+        let cc = CollectorConfig::from_settings(&settings, uid, args.clone());
+        match &cc.http_off {
+            None => info!(
+                "reading Fluent Bit's status from {} ({})",
+                cc.http_server, cc.http_source
+            ),
+            Some(why) => warn!("{why}"),
+        }
+        let collector = Collector::new(cc);
         // Recovers from a crash in the middle of an apply before anything
         // else, so the first status already tells the truth.
         let mut remote = RemoteConfig::new(&settings, &args);
