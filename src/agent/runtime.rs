@@ -366,6 +366,7 @@ fn client_config(settings: &Settings, dialer: &Option<Dialer>, uid: [u8; 16]) ->
     let mut cfg = ClientConfig::new(uid, transport);
     cfg.capabilities = capabilities(settings);
     cfg.heartbeat_interval = heartbeat_for(transport, settings);
+    cfg.backoff.max = settings.reconnect_max;
     cfg.max_inbound_bytes = settings.max_message_size;
     cfg.max_outbound_bytes = settings.max_message_size;
     cfg.jitter_seed = u64::from_le_bytes(state_dir::random_bytes());

@@ -51,6 +51,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("heartbeat_interval", Some("30s"), false, "Heartbeat period; `0` turns heartbeats off. The server's offer overrides it."),
     prop!("poll_interval", Some("30s"), false, "How often the HTTP transport polls the server when it has nothing to send."),
     prop!("compression", Some("gzip"), false, "HTTP request body compression: `gzip` or `none`."),
+    prop!("reconnect_max", Some("5m"), false, "Longest wait between attempts to reach the server: exponential backoff with full jitter from 1s up to this."),
     prop!("max_message_size", Some("16M"), false, "Largest OpAMP message accepted or sent."),
     prop!("remote_config", Some("off"), false, "Accept configuration from the server. Off unless the operator turns it on."),
     prop!("managed_config", None, false, "Path of the managed include file that remote configs are written to. Required when `remote_config` is on."),
@@ -218,6 +219,7 @@ pub struct Settings {
     pub poll_interval: Duration,
     pub compression: Compression,
     pub max_message_size: usize,
+    pub reconnect_max: Duration,
     pub remote_config: bool,
     pub managed_config: Option<PathBuf>,
     pub config_file: Option<PathBuf>,
@@ -494,6 +496,10 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         }
     };
     let max_message_size = r.size("max_message_size");
+    let reconnect_max = r.duration("reconnect_max");
+    if reconnect_max < Duration::from_secs(1) {
+        r.fail("reconnect_max", "must be at least 1s");
+    }
     let remote_config = r.bool("remote_config");
     let managed_config = r.path("managed_config");
     if remote_config && managed_config.is_none() {
@@ -559,6 +565,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         poll_interval,
         compression,
         max_message_size,
+        reconnect_max,
         remote_config,
         managed_config,
         config_file,

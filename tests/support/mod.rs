@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod certs;
+pub mod chaos;
 pub mod fluent_bit;
 pub mod http_server;
 pub mod messages;
@@ -52,6 +53,9 @@ pub enum AutoReply {
     Fixed(Vec<u8>),
     /// Nothing (WebSocket); an empty 200 (HTTP).
     Silent,
+    /// An acknowledgement, except that every `n`th reply also asks for the
+    /// full state: a server that lost what it knew about the agent.
+    ForgetEvery(u64),
 }
 
 /// One WebSocket connection, as the server saw it.
@@ -124,6 +128,8 @@ pub struct Recorded {
     pub ws: Vec<WsConnection>,
     pub http: Vec<HttpRequest>,
     pub http_connections: usize,
+    /// Replies that asked for the full state (`AutoReply::ForgetEvery`).
+    pub forgets: usize,
 }
 
 pub(crate) struct State {
@@ -137,6 +143,8 @@ pub(crate) struct State {
     /// A header every request must carry (lower-case name, value):
     /// anything else gets 401, as a server that checks credentials does.
     pub require: Option<(String, Vec<String>)>,
+    /// Auto-replies sent so far.
+    pub replies: u64,
 }
 
 impl State {
@@ -176,15 +184,23 @@ impl Shared {
 
     /// The reply for an agent message under the current auto-reply policy.
     pub fn auto_reply(&self, agent_message: &[u8]) -> Option<Vec<u8>> {
-        match &self.state().auto_reply {
+        let uid = || {
+            AgentToServer::decode(agent_message)
+                .map(|m| m.instance_uid)
+                .unwrap_or_default()
+        };
+        let mut state = self.state();
+        state.replies += 1;
+        let n = state.replies;
+        match &state.auto_reply {
             AutoReply::Silent => None,
             AutoReply::Fixed(bytes) => Some(bytes.clone()),
-            AutoReply::Ack => {
-                let uid = AgentToServer::decode(agent_message)
-                    .map(|m| m.instance_uid)
-                    .unwrap_or_default();
-                Some(messages::ack(&uid))
+            AutoReply::Ack => Some(messages::ack(&uid())),
+            AutoReply::ForgetEvery(every) if n.is_multiple_of(*every.max(&1)) => {
+                state.rec.forgets += 1;
+                Some(messages::report_full_state(&uid()))
             }
+            AutoReply::ForgetEvery(_) => Some(messages::ack(&uid())),
         }
     }
 }
@@ -230,6 +246,7 @@ impl TestServer {
                 auto_reply: AutoReply::Ack,
                 rec: Recorded::default(),
                 require: None,
+                replies: 0,
             }),
             workers: Mutex::new(Vec::new()),
             tls,
