@@ -106,8 +106,8 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     write_atomic_mode(path, data, 0o666)
 }
 
-/// [`write_atomic`] for secrets (keys, tokens): the file is created with
-/// mode 0600, so it is never readable by others, not even for a moment.
+/// [`write_atomic`] for key material: the file is 0600 from its creation,
+/// never readable by others even for a moment.
 pub fn write_atomic_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     write_atomic_mode(path, data, 0o600)
 }
@@ -120,10 +120,12 @@ fn write_atomic_mode(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()>
     let seq = TMP_SEQ.fetch_add(1, Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp{}-{seq}", std::process::id()));
     let written = (|| {
+        // A leftover of a crashed process with our pid could hold another
+        // mode: start from nothing.
+        let _ = std::fs::remove_file(&tmp);
         let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
             .open(&tmp)?;
         f.write_all(data)?;

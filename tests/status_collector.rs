@@ -91,6 +91,8 @@ fn setup(name: &str) -> (Dir, Collector, Script) {
         },
         instance_uid: [7; 16],
         http_server: "http://127.0.0.1:1".into(),
+        http_off: None,
+        http_source: "test",
         bootstrap: Some(dir.join("fluent-bit.conf")),
         args: vec![],
         redact_keys: vec![],

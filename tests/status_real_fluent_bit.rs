@@ -164,6 +164,8 @@ fn closed_port_output_turns_unhealthy_then_healthy() {
             },
             instance_uid: [1; 16],
             http_server: format!("http://127.0.0.1:{http_port}"),
+            http_off: None,
+            http_source: "test",
             bootstrap: Some(conf.clone()),
             args: vec![],
             redact_keys: vec![],

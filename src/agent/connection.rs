@@ -3,12 +3,41 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::properties::{Compression, Settings};
+use crate::config::properties::{Compression, Header, Settings, TlsSettings};
 use crate::core::{self, Disconnect, DisconnectKind, HttpOutcome, Rejection, Transport};
+use crate::transport::endpoint::Endpoint;
 use crate::transport::{
     self, Headers, HttpConfig, HttpTransport, ProxyMode, TlsOptions, TransportError, WsConfig,
     WsTransport,
 };
+use crate::{error, warn};
+
+/// Where and how to reach the OpAMP server: the opamp section's settings,
+/// or settings the server offered and the agent committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Profile {
+    pub endpoint: Endpoint,
+    pub headers: Vec<Header>,
+    pub tls: TlsSettings,
+}
+
+impl Profile {
+    pub fn from_settings(s: &Settings) -> Profile {
+        Profile {
+            endpoint: s.endpoint.clone(),
+            headers: s.headers.clone(),
+            tls: s.tls.clone(),
+        }
+    }
+
+    pub fn transport(&self) -> Transport {
+        if self.endpoint.scheme().is_websocket() {
+            Transport::WebSocket
+        } else {
+            Transport::Http
+        }
+    }
+}
 
 /// Everything needed to (re)connect, built once per settings change.
 pub struct Dialer {
@@ -30,18 +59,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HTTP_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Dialer {
-    pub fn new(s: &Settings) -> Result<Dialer, TransportError> {
+    /// `p` says where to; `s` (the opamp section) how big and how packed.
+    pub fn new(p: &Profile, s: &Settings) -> Result<Dialer, TransportError> {
         let mut headers = Headers::new();
-        for h in &s.headers {
+        for h in &p.headers {
             headers.push(&h.name, &h.value)?;
         }
         let mut warnings = Vec::new();
-        let tls = if s.endpoint.scheme().is_tls() {
+        let tls = if p.endpoint.scheme().is_tls() {
             let setup = transport::tls::build(&TlsOptions {
-                ca_file: s.tls.ca_file.clone(),
-                cert_file: s.tls.crt_file.clone(),
-                key_file: s.tls.key_file.clone(),
-                verify: s.tls.verify,
+                ca_file: p.tls.ca_file.clone(),
+                cert_file: p.tls.crt_file.clone(),
+                key_file: p.tls.key_file.clone(),
+                verify: p.tls.verify,
             })?;
             warnings.extend(setup.warnings);
             Some(setup.config)
@@ -49,8 +79,8 @@ impl Dialer {
             None
         };
         let max = s.max_message_size;
-        if s.endpoint.scheme().is_websocket() {
-            let mut c = WsConfig::new(s.endpoint.clone());
+        if p.endpoint.scheme().is_websocket() {
+            let mut c = WsConfig::new(p.endpoint.clone());
             c.headers = headers;
             c.tls = tls;
             c.proxy = ProxyMode::FromEnv;
@@ -64,7 +94,7 @@ impl Dialer {
                 warnings,
             })
         } else {
-            let mut c = HttpConfig::new(s.endpoint.clone());
+            let mut c = HttpConfig::new(p.endpoint.clone());
             c.headers = headers;
             c.tls = tls;
             c.proxy = ProxyMode::FromEnv;
@@ -87,6 +117,29 @@ impl Dialer {
             (Some(ws), _) => WsTransport::connect(ws).map(Conn::Ws),
             (_, Some(http)) => HttpTransport::new(http).map(Conn::Http),
             _ => Err(TransportError::Config("no transport configured".into())),
+        }
+    }
+}
+
+/// The configured heartbeat, or for HTTP the polling period.
+pub fn heartbeat_for(transport: Transport, settings: &Settings) -> Duration {
+    match transport {
+        Transport::WebSocket => settings.heartbeat_interval.unwrap_or(Duration::ZERO),
+        Transport::Http => settings.poll_interval,
+    }
+}
+
+pub fn build_dialer(p: &Profile, s: &Settings) -> Option<Dialer> {
+    match Dialer::new(p, s) {
+        Ok(d) => {
+            for w in &d.warnings {
+                warn!("{w}");
+            }
+            Some(d)
+        }
+        Err(e) => {
+            error!("cannot set up the OpAMP connection: {e}");
+            None
         }
     }
 }

@@ -21,7 +21,7 @@ impl Runtime {
                 self.conn = Some(conn);
                 self.client.on_connected(Instant::now());
                 let n = std::mem::take(&mut self.failures_in_a_row);
-                let endpoint = &self.settings.endpoint;
+                let endpoint = &self.steer.profile().endpoint;
                 if n > 0 {
                     info!("connected to OpAMP server {endpoint} after {n} failed attempts");
                 } else {
@@ -32,6 +32,7 @@ impl Runtime {
                 let d = disconnect_for(&e);
                 self.note_failure(&e, d.kind);
                 self.client.on_disconnected(now, d);
+                self.steer_link_failed(now);
             }
         }
     }
@@ -44,7 +45,10 @@ impl Runtime {
         let what = if kind == DisconnectKind::AuthFailed {
             format!("authentication failed ({e}); check the 'header' credentials. Retrying slowly")
         } else {
-            format!("OpAMP server {} unavailable: {e}", self.settings.endpoint)
+            format!(
+                "OpAMP server {} unavailable: {e}",
+                self.steer.profile().endpoint
+            )
         };
         if n == 1 || n.is_multiple_of(10) {
             warn!("{what} (attempt {n})");
@@ -64,6 +68,7 @@ impl Runtime {
                 self.conn = None;
                 self.note_failure(&e, d.kind);
                 self.client.on_disconnected(Instant::now(), d);
+                self.steer_link_failed(Instant::now());
             }
         }
     }
@@ -113,8 +118,9 @@ impl Runtime {
     /// Whatever arrived, on either transport: the core decodes it, and a
     /// malformed message takes the core's path (error, drop, backoff).
     pub(super) fn received(&mut self, bytes: &[u8]) {
-        if let Err(e) = self.client.receive_bytes(Instant::now(), bytes) {
-            debug!("dropped a bad ServerToAgent: {e}");
+        match self.client.receive_bytes(Instant::now(), bytes) {
+            Ok(()) => self.steer_link_ok(),
+            Err(e) => debug!("dropped a bad ServerToAgent: {e}"),
         }
         self.actions();
     }
@@ -131,6 +137,12 @@ impl Runtime {
                 }
                 Action::Restart => self.restart_command(),
                 Action::ConnectionSettings(cs) => self.connection_offers(*cs),
+                Action::CustomMessage(m) => {
+                    debug!(
+                        "ignoring a custom message of capability '{}' (not supported)",
+                        m.capability.escape_default()
+                    );
+                }
                 Action::PersistInstanceUid(uid) => self.new_uid(uid),
                 Action::Disconnect(why) => self.drop_connection(why),
                 Action::Log(level, msg) => logging::log(log_level(level), &msg),

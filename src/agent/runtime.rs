@@ -9,11 +9,11 @@
 //! it and report back through the same wake-up path.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, TryRecvError};
 
-use super::connection::{unix_now_ms, Conn, Dialer};
+use super::connection::{build_dialer, heartbeat_for, unix_now_ms, Conn, Dialer};
 use super::control::Control;
 use super::notify::{Notifier, Wake};
 use super::supervise::{self, Flow, Supervised};
@@ -74,8 +74,11 @@ pub(super) struct Runtime {
     /// Property errors of the current generation, reported as health.
     pub(super) problem: Option<String>,
     pub(super) failures_in_a_row: u32,
-    /// The connection settings offer in progress, reported as one status.
-    pub(super) offers: super::steer::Tracker,
+    /// Connection settings: the section's, committed offers, and the offer
+    /// in progress.
+    pub(super) steer: super::steer::Steer,
+    /// The other connections (named destinations) in use.
+    pub(super) other: super::steer::OtherState,
     /// Where the agent's own metrics and logs go.
     pub(super) own: super::steer::OwnTelemetry,
     /// Wakes the agent thread from helper threads (plugin discovery).
@@ -104,15 +107,28 @@ impl Runtime {
                 make()
             })
         });
-        let dialer = build_dialer(&settings);
+        let waker = notifier.clone();
+        let steer = super::steer::Steer::load(
+            &settings,
+            &state,
+            Arc::new(move || waker.send(Control::Wake)),
+        );
+        let dialer = build_dialer(steer.profile(), &settings);
         let client = Client::new(client_config(&settings, &dialer, uid), Instant::now());
         let uid_text = core::format_uuid(&uid);
         info!("OpAMP instance UID {uid_text}");
         let args: Vec<String> = std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let collector =
-            Collector::new(CollectorConfig::from_settings(&settings, uid, args.clone()));
+        let cc = CollectorConfig::from_settings(&settings, uid, args.clone());
+        match &cc.http_off {
+            None => info!(
+                "reading Fluent Bit's status from {} ({})",
+                cc.http_server, cc.http_source
+            ),
+            Some(why) => warn!("{why}"),
+        }
+        let collector = Collector::new(cc);
         // Recovers from a crash in the middle of an apply before anything
         // else, so the first status already tells the truth.
         let mut remote = RemoteConfig::new(&settings, &args);
@@ -135,15 +151,18 @@ impl Runtime {
             health: None,
             problem: None,
             failures_in_a_row: 0,
-            offers: Default::default(),
+            steer,
+            other: Default::default(),
             own: Default::default(),
             waker,
             started: Instant::now(),
             recovering: None,
         };
+        rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
         }
+        rt.steer_startup();
         // The first sample is the loop's first step (`next_sample` is now),
         // inside the panic boundary, and before the first connect.
         rt
@@ -181,6 +200,7 @@ impl Runtime {
         if self.remote.poll_background() {
             self.remote_status();
         }
+        self.steer_step();
         if Instant::now() >= self.next_sample {
             self.sample();
         }
@@ -222,12 +242,12 @@ impl Runtime {
 
     fn next_deadline(&self) -> Instant {
         let mut t = self.next_sample;
-        let deadlines = [
+        for d in [
             self.client.next_timeout(),
             self.remote.next_deadline(),
+            self.steer.next_deadline(),
             self.own_discovery_wait(),
-        ];
-        for d in deadlines {
+        ] {
             t = d.map_or(t, |d| d.min(t));
         }
         t
@@ -302,22 +322,20 @@ impl Runtime {
     /// A new generation may bring new settings; only transport changes
     /// cost a reconnect.
     fn apply_settings(&mut self, new: Settings) {
-        let transport_changed = new.endpoint != self.settings.endpoint
-            || new.headers != self.settings.headers
-            || new.tls != self.settings.tls
-            || new.compression != self.settings.compression
+        let before = self.steer.profile().clone();
+        let packing_changed = new.compression != self.settings.compression
             || new.max_message_size != self.settings.max_message_size;
+        self.steer.on_new_section(&new, &self.state);
         self.client.set_capabilities(capabilities(&new));
         super::steer::start_discovery(&new, self.waker.clone());
         let old = std::mem::replace(&mut self.settings, new);
         self.own_telemetry_settings(&old);
-        if transport_changed {
+        if packing_changed || *self.steer.profile() != before {
             info!(
                 "OpAMP connection settings changed; reconnecting to {}",
-                self.settings.endpoint
+                self.steer.profile().endpoint
             );
-            self.dialer = build_dialer(&self.settings);
-            self.close_locally();
+            self.use_profile();
         }
     }
 
@@ -365,29 +383,12 @@ fn client_config(settings: &Settings, dialer: &Option<Dialer>, uid: [u8; 16]) ->
     let transport = dialer.as_ref().map_or(Transport::Http, |d| d.transport);
     let mut cfg = ClientConfig::new(uid, transport);
     cfg.capabilities = capabilities(settings);
-    cfg.heartbeat_interval = match transport {
-        Transport::WebSocket => settings.heartbeat_interval.unwrap_or(Duration::ZERO),
-        Transport::Http => settings.poll_interval,
-    };
+    cfg.heartbeat_interval = heartbeat_for(transport, settings);
+    cfg.backoff.max = settings.reconnect_max;
     cfg.max_inbound_bytes = settings.max_message_size;
     cfg.max_outbound_bytes = settings.max_message_size;
     cfg.jitter_seed = u64::from_le_bytes(state_dir::random_bytes());
     cfg
-}
-
-fn build_dialer(s: &Settings) -> Option<Dialer> {
-    match Dialer::new(s) {
-        Ok(d) => {
-            for w in &d.warnings {
-                warn!("{w}");
-            }
-            Some(d)
-        }
-        Err(e) => {
-            error!("cannot set up the OpAMP connection: {e}");
-            None
-        }
-    }
 }
 
 /// Exactly what this build implements, no more; own telemetry only once

@@ -51,6 +51,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("heartbeat_interval", Some("30s"), false, "Heartbeat period; `0` turns heartbeats off. The server's offer overrides it."),
     prop!("poll_interval", Some("30s"), false, "How often the HTTP transport polls the server when it has nothing to send."),
     prop!("compression", Some("gzip"), false, "HTTP request body compression: `gzip` or `none`."),
+    prop!("reconnect_max", Some("5m"), false, "Longest wait between attempts to reach the server: exponential backoff with full jitter from 1s up to this."),
     prop!("max_message_size", Some("16M"), false, "Largest OpAMP message accepted or sent."),
     prop!("remote_config", Some("off"), false, "Accept configuration from the server. Off unless the operator turns it on."),
     prop!("managed_config", None, false, "Path of the managed include file that remote configs are written to. Required when `remote_config` is on."),
@@ -58,7 +59,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("agent_attribute", None, true, "Extra non-identifying agent attribute `key value`. Repeatable."),
     prop!("service_name", Some("io.fluentbit.fluent-bit"), false, "The `service.name` identifying attribute."),
     prop!("service_namespace", None, false, "The `service.namespace` identifying attribute."),
-    prop!("http_server", Some("http://127.0.0.1:2020"), false, "Fluent Bit's built-in HTTP server, read for version, metrics and health."),
+    prop!("http_server", None, false, "Fluent Bit's built-in HTTP server, read for version, metrics and health. By default taken from what Fluent Bit uses: the bootstrap's service section (`HTTP_Server`, `HTTP_Listen`, `HTTP_Port`), then `-H`/`-L`/`-P`, then Fluent Bit's defaults; every-address listeners are reached on loopback."),
     prop!("health_interval", Some("10s"), false, "How often pipeline health is sampled."),
     prop!("redact_key", None, true, "Extra config key whose value is redacted in the reported effective config. Repeatable."),
     prop!("deny_plugins", Some(DEFAULT_DENY_PLUGINS), false, "Plugins a remote config may not use (comma list). `none` clears it. The default lists every plugin that runs commands or code on the host, or gets around this policy."),
@@ -218,13 +219,15 @@ pub struct Settings {
     pub poll_interval: Duration,
     pub compression: Compression,
     pub max_message_size: usize,
+    pub reconnect_max: Duration,
     pub remote_config: bool,
     pub managed_config: Option<PathBuf>,
     pub config_file: Option<PathBuf>,
     pub agent_attributes: Vec<(String, String)>,
     pub service_name: String,
     pub service_namespace: Option<String>,
-    pub http_server: String,
+    /// The operator's override; `None`: learned from Fluent Bit's own config.
+    pub http_server: Option<String>,
     pub health_interval: Duration,
     pub redact_keys: Vec<String>,
     pub plugin_policy: PluginPolicy,
@@ -493,6 +496,10 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         }
     };
     let max_message_size = r.size("max_message_size");
+    let reconnect_max = r.duration("reconnect_max");
+    if reconnect_max < Duration::from_secs(1) {
+        r.fail("reconnect_max", "must be at least 1s");
+    }
     let remote_config = r.bool("remote_config");
     let managed_config = r.path("managed_config");
     if remote_config && managed_config.is_none() {
@@ -505,8 +512,11 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
     let agent_attributes = r.pairs("agent_attribute", "key value");
     let service_name = r.value("service_name").unwrap_or_default().to_string();
     let service_namespace = r.value("service_namespace").map(str::to_string);
-    let http_server = r.value("http_server").unwrap_or_default().to_string();
-    if !http_server.starts_with("http://") {
+    let http_server = r.value("http_server").map(str::to_string);
+    if http_server
+        .as_ref()
+        .is_some_and(|h| !h.starts_with("http://"))
+    {
         r.fail(
             "http_server",
             "expected an http:// URL such as http://127.0.0.1:2020",
@@ -562,6 +572,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         poll_interval,
         compression,
         max_message_size,
+        reconnect_max,
         remote_config,
         managed_config,
         config_file,

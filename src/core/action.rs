@@ -1,6 +1,6 @@
 //! What the core asks the driver to do.
 
-use crate::proto::{AgentRemoteConfig, ConnectionSettingsOffers};
+use crate::proto::{AgentRemoteConfig, ConnectionSettingsOffers, CustomMessage};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -37,6 +37,9 @@ pub enum Action {
     /// offer (by hash) is handed out once. Boxed: it dwarfs every other
     /// variant.
     ConnectionSettings(Box<ConnectionSettingsOffers>),
+    /// A custom message from the server, whatever its capability: the
+    /// driver answers unknown ones itself.
+    CustomMessage(CustomMessage),
     /// The server assigned a new instance uid, already in use by the core;
     /// store it so the next process start keeps it.
     PersistInstanceUid([u8; 16]),

@@ -22,8 +22,10 @@ use crate::proto::{
     ServerToAgent, ServerToAgentFlags,
 };
 
+mod custom;
 mod settings;
 
+pub use custom::MAX_PENDING_CUSTOM;
 pub use settings::ProbeError;
 
 /// Sans-IO OpAMP client: feed it events and the current time, drain what it
@@ -61,6 +63,10 @@ pub struct Client {
     last_settings_hash: Option<Vec<u8>>,
     backoff: Backoff,
     actions: VecDeque<Action>,
+    /// Custom messages waiting to go out, one per AgentToServer.
+    custom_out: VecDeque<crate::proto::CustomMessage>,
+    /// The server's CustomCapabilities, once it sent them.
+    server_custom_caps: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -92,6 +98,8 @@ struct InFlight {
     /// request is still open. (A lost full-state report needs no such flag:
     /// every loss leads to a reconnect, which asks for full state anyway.)
     components_map: bool,
+    /// The custom message it carries; a lost one goes back in the queue.
+    custom: Option<crate::proto::CustomMessage>,
 }
 
 /// Why the link went down, with what the server asked for.
@@ -124,6 +132,8 @@ impl Client {
             last_settings_hash: None,
             backoff: Backoff::new(cfg.backoff, cfg.jitter_seed),
             actions: VecDeque::new(),
+            custom_out: VecDeque::new(),
+            server_custom_caps: None,
             cfg,
         }
     }
@@ -335,6 +345,12 @@ impl Client {
         if let Some(cs) = msg.connection_settings {
             self.on_connection_settings(cs);
         }
+        if let Some(cc) = msg.custom_capabilities {
+            self.server_custom_caps = Some(cc.capabilities);
+        }
+        if let Some(cm) = msg.custom_message {
+            self.actions.push_back(Action::CustomMessage(cm));
+        }
         if let Some(rc) = msg.remote_config {
             self.on_remote_config(now, rc);
         }
@@ -360,6 +376,7 @@ impl Client {
             self.components_requested,
         );
         let due = !parts.is_empty()
+            || !self.custom_out.is_empty()
             || self.full_state_pending
             || self.components_requested
             || self.reported_caps != Some(caps_bits)
@@ -377,6 +394,7 @@ impl Client {
             ..Default::default()
         };
         parts.clone().write_into(&mut msg);
+        msg.custom_message = self.custom_out.pop_front();
         self.fit_size_limit(&mut msg);
 
         if let Link::Up { in_flight, .. } = &mut self.link {
@@ -386,6 +404,7 @@ impl Client {
                 commit: parts,
                 caps_bits,
                 components_map: self.components_requested,
+                custom: msg.custom_message.clone(),
             }));
         }
         self.full_state_pending = false;
@@ -515,6 +534,9 @@ impl Client {
         if let Link::Up { in_flight, .. } = &mut self.link {
             if let Some(f) = in_flight.take() {
                 self.components_requested |= f.components_map;
+                if let Some(m) = f.custom {
+                    self.custom_out.push_front(m);
+                }
             }
         }
     }
@@ -687,13 +709,16 @@ impl Client {
     /// and least essential first, and the operator is told.
     fn fit_size_limit(&mut self, msg: &mut AgentToServer) {
         type Dropper = fn(&mut AgentToServer) -> bool;
-        const STEPS: [(&str, Dropper); 6] = [
+        const STEPS: [(&str, Dropper); 7] = [
             ("effective_config", |m| m.effective_config.take().is_some()),
             ("the available_components map", |m| {
                 m.available_components
                     .as_mut()
                     .is_some_and(|a| !std::mem::take(&mut a.components).is_empty())
             }),
+            // The sender sizes its messages; one that cannot fit is lost
+            // rather than wedging the status behind it.
+            ("custom_message", |m| m.custom_message.take().is_some()),
             ("agent_description", |m| {
                 m.agent_description.take().is_some()
             }),

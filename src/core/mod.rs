@@ -82,7 +82,7 @@ mod tests;
 
 pub use action::{Action, DropReason, LogLevel};
 pub use backoff::{BackoffConfig, THROTTLE_FLOOR};
-pub use client::{Client, ProbeError};
+pub use client::{Client, ProbeError, MAX_PENDING_CUSTOM};
 pub use config::{
     Capabilities, ClientConfig, Transport, DEFAULT_HEARTBEAT, MIN_MAX_OUTBOUND_BYTES,
 };

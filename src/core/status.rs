@@ -4,7 +4,8 @@
 use super::config::Capabilities;
 use crate::proto::{
     AgentDescription, AgentToServer, AvailableComponents, ComponentHealth,
-    ConnectionSettingsRequest, ConnectionSettingsStatus, EffectiveConfig, RemoteConfigStatus,
+    ConnectionSettingsRequest, ConnectionSettingsStatus, CustomCapabilities, EffectiveConfig,
+    RemoteConfigStatus,
 };
 
 /// One slot per compressible sub-message the core reports.
@@ -20,6 +21,9 @@ pub(crate) struct StatusParts {
     /// status, so a lost message or a reconnect sends it again until the
     /// driver withdraws it.
     pub(crate) connection_settings_request: Option<ConnectionSettingsRequest>,
+    /// "CustomCapabilities": sent only when the list changes, and in every
+    /// full report.
+    pub(crate) custom_capabilities: Option<CustomCapabilities>,
 }
 
 impl StatusParts {
@@ -35,6 +39,7 @@ impl StatusParts {
         msg.available_components = self.available_components;
         msg.connection_settings_status = self.connection_settings_status;
         msg.connection_settings_request = self.connection_settings_request;
+        msg.custom_capabilities = self.custom_capabilities;
     }
 }
 
@@ -96,6 +101,7 @@ impl StatusStore {
                 &c.connection_settings_request,
                 &r.connection_settings_request,
             ),
+            custom_capabilities: pick(true, full, &c.custom_capabilities, &r.custom_capabilities),
         }
     }
 
@@ -141,7 +147,8 @@ impl StatusStore {
             remote_config_status,
             available_components,
             connection_settings_status,
-            connection_settings_request
+            connection_settings_request,
+            custom_capabilities
         );
     }
 }

@@ -49,6 +49,36 @@ pub fn apply_edits(text: &str, mut edits: Vec<(std::ops::Range<usize>, String)>)
     out
 }
 
+/// What a hidden value is replaced with, everywhere a config is reported.
+pub const REDACTED: &str = "<redacted>";
+
+/// Values at least this long are masked wherever they appear; shorter ones
+/// only as a whole word, so a short value does not shred the text around it.
+const MASK_ANYWHERE: usize = 6;
+
+/// Replaces each of `values` in `text` with `marker`, in the order given
+/// (give the longest first). Masks the values of secrets that reached config
+/// text by expansion, whatever key they sit under.
+pub fn mask_values(text: &str, values: &[String], marker: &str) -> String {
+    let mut out = text.to_string();
+    for v in values.iter().filter(|v| !v.is_empty()) {
+        let anywhere = v.chars().count() >= MASK_ANYWHERE;
+        let mut edits = Vec::new();
+        for (i, _) in out.match_indices(v.as_str()) {
+            let before = out[..i].chars().next_back();
+            let after = out[i + v.len()..].chars().next();
+            let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+            if anywhere || !(word(before) || word(after)) {
+                edits.push((i..i + v.len(), marker.to_string()));
+            }
+        }
+        if !edits.is_empty() {
+            out = apply_edits(&out, edits);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +90,16 @@ mod tests {
         assert_eq!(strip_comment("'x # y' # z"), "'x # y' ");
         assert_eq!(unquote(" 'v' "), "v");
         assert_eq!(unquote("\"v"), "\"v");
+    }
+
+    #[test]
+    fn masks_long_values_anywhere_and_short_ones_as_words() {
+        let v = vec!["s3cr3t-token".to_string(), "ab".to_string()];
+        let t = "h Bearer s3cr3t-token\nx=xs3cr3t-tokenx ab tab ab";
+        assert_eq!(
+            mask_values(t, &v, "<r>"),
+            "h Bearer <r>\nx=x<r>x <r> tab <r>"
+        );
+        assert_eq!(mask_values("abc", &[String::new()], "<r>"), "abc");
     }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::fragment::is_local;
 use super::policy::{Candidate, Policy};
+use super::vars::Vars;
 use crate::proto::{AgentRemoteConfig, RemoteConfigStatus, RemoteConfigStatuses};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,6 +182,11 @@ pub struct Machine {
     aborted: bool,
     /// The plugin's own fragment (see `apply_local.rs`).
     own: local::Own,
+    /// Our `${opamp.…}` values, expanded into every offer before the policy.
+    vars: Vars,
+    /// An offer to apply again although its hash is applied (or failed):
+    /// the variables it uses changed.
+    forced: Option<Vec<u8>>,
 }
 
 fn status(hash: &[u8], s: RemoteConfigStatuses, error: &str) -> RemoteConfigStatus {
@@ -216,6 +222,8 @@ impl Machine {
             status: resume.status,
             aborted: false,
             own: local::Own::default(),
+            vars: Vars::new(),
+            forced: None,
         }
     }
 
@@ -265,6 +273,29 @@ impl Machine {
         self.unreported = true;
     }
 
+    /// The values for `${opamp.…}` from now on.
+    pub fn set_vars(&mut self, vars: Vars) {
+        self.vars = vars;
+    }
+
+    /// The newest offer again, rendered with new variable values: runs the
+    /// whole pipeline although its hash is already applied (or failed).
+    pub fn rerender(&mut self, offer: AgentRemoteConfig) {
+        self.forced = Some(offer.config_hash.clone());
+        self.latest = Some(offer.config_hash.clone());
+        if self.aborted {
+            return;
+        }
+        if self.job.is_some() {
+            // The job in progress used the old values: this one follows it.
+            let hash = offer.config_hash.clone();
+            self.queued = Some(offer);
+            self.report(&hash, RemoteConfigStatuses::Applying, "");
+            return;
+        }
+        self.start_offer(offer);
+    }
+
     /// An offer from the server.
     pub fn offer(&mut self, offer: AgentRemoteConfig) {
         let hash = offer.config_hash.clone();
@@ -289,15 +320,17 @@ impl Machine {
 
     fn start_offer(&mut self, offer: AgentRemoteConfig) {
         let hash = offer.config_hash.clone();
+        let forced = self.forced.take().is_some_and(|f| f == hash);
         // Without a hash there is nothing to recognise a config by: apply
         // it, skipping the shortcuts.
-        if !hash.is_empty() {
+        if !hash.is_empty() && self.blocked.contains(&hash) {
+            self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
+            return;
+        }
+        // A forced offer runs again although its hash is known.
+        if !hash.is_empty() && !forced {
             if self.applied.as_deref() == Some(hash.as_slice()) {
                 self.report(&hash, RemoteConfigStatuses::Applied, "");
-                return;
-            }
-            if self.blocked.contains(&hash) {
-                self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
                 return;
             }
             if let Some((h, e)) = &self.last_failed {
@@ -311,14 +344,29 @@ impl Machine {
         let Some(hot_reload) = self.hot_reload else {
             // Not started yet: PreRun will say whether we can reload. A
             // config the policy refuses is refused at once all the same.
-            if let Err(rejection) = self.policy.allows(offer.config.as_ref()) {
-                return self.fail(&hash, rejection.to_string());
+            // It waits unexpanded: the values may change before it runs.
+            let expanded = offer.config.clone().map(|m| self.vars.expand_map(m));
+            let checked = match expanded.transpose() {
+                Ok(map) => self.policy.allows(map.as_ref()).map_err(|r| r.to_string()),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = checked {
+                return self.fail(&hash, e);
+            }
+            if forced {
+                self.forced = Some(hash.clone());
             }
             self.queued = Some(offer);
             return self.report(&hash, RemoteConfigStatuses::Applying, "");
         };
+        // Expanded before the policy: what Fluent Bit will read is what the
+        // policy checks.
+        let config = match offer.config.map(|m| self.vars.expand_map(m)).transpose() {
+            Ok(c) => c,
+            Err(e) => return self.fail(&hash, e),
+        };
         // The files move into the candidate: a large config is held once.
-        let candidate = match self.policy.take(offer.config) {
+        let candidate = match self.policy.take(config) {
             Ok(c) => c,
             Err(rejection) => return self.fail(&hash, rejection.to_string()),
         };
@@ -341,6 +389,9 @@ impl Machine {
 
     /// A failure before anything live changed, or after the LKG is back.
     fn fail(&mut self, hash: &[u8], error: String) {
+        // Fluent Bit's errors may quote a rendered line: no secret value
+        // goes into a status, the record or the log.
+        let error = self.vars.redact(&error, crate::fbconf::text::REDACTED);
         if is_local(hash) {
             return self.local_done(Err(error));
         }

@@ -20,9 +20,11 @@ pub mod leave_out;
 mod own;
 pub mod policy;
 pub mod record;
+mod render;
 pub mod scan;
 pub mod staging;
 pub mod validate;
+pub mod vars;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +41,8 @@ use apply::{Action, Machine, Outcome, Resume, Timing};
 pub use host::{DryRunJob, Host, SystemHost};
 use policy::Policy;
 use record::Record;
+use render::Render;
+pub use render::SOURCE_FILE;
 use staging::{Layout, Phase};
 
 /// The bootstrap config: `config_file`, else `-c` on the command line.
@@ -131,6 +135,8 @@ pub struct RemoteConfig {
     waker: Arc<dyn Fn() + Send + Sync>,
     /// The bootstrap's format, which the plugin's own fragment is written in.
     format: crate::fbconf::Format,
+    /// The newest config as the server wrote it, for `${opamp.…}` changes.
+    render: Render,
 }
 
 struct Background {
@@ -174,6 +180,7 @@ impl RemoteConfig {
         };
         let startup = resume.status.clone();
         let format = opts.policy.format;
+        let render = Render::load(opts.layout.as_ref().map(|l| l.state.as_path()));
         let mut rc = RemoteConfig {
             machine: Machine::new(opts.policy, opts.timing, resume),
             layout: opts.layout,
@@ -182,6 +189,7 @@ impl RemoteConfig {
             background: None,
             waker: Arc::new(|| {}),
             format,
+            render,
         };
         rc.read_own_layout(format);
         rc
@@ -251,6 +259,7 @@ impl RemoteConfig {
         now: Instant,
         offer: AgentRemoteConfig,
     ) -> Option<RemoteConfigStatus> {
+        self.remember_offer(&offer);
         self.machine.offer(offer);
         self.drive(now);
         self.machine

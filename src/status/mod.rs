@@ -19,6 +19,7 @@ mod redact_yaml;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::config::http_address;
 use crate::config::properties::Settings;
 use crate::config::section::config_path_from_args;
 use crate::proto::{AgentDescription, ComponentHealth, EffectiveConfig};
@@ -29,6 +30,9 @@ use health::{HealthPolicy, HealthTracker, Pipeline, Sample};
 use metrics::Metrics;
 use process::ProcessStats;
 use redact::Redactor;
+
+/// The health reason while Fluent Bit's HTTP server is off.
+pub const HTTP_OFF: &str = "Fluent Bit's HTTP server is off, so pipeline health is unknown; turn it on with `HTTP_Server On` ([SERVICE]) or `http_server: on` (service:)";
 
 /// The parts of the agent's status that changed; `None` means unchanged.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,12 +68,16 @@ pub trait Probe: Send {
 
 pub struct LiveProbe {
     http: FluentBitHttp,
+    /// Set when Fluent Bit's config turns its HTTP server off: nothing to
+    /// ask, and this says why.
+    off: Option<String>,
 }
 
 impl LiveProbe {
-    pub fn new(http_server: &str) -> Self {
+    pub fn new(http_server: &str, off: Option<String>) -> Self {
         LiveProbe {
             http: FluentBitHttp::new(http_server),
+            off,
         }
     }
 }
@@ -77,6 +85,14 @@ impl LiveProbe {
 impl Probe for LiveProbe {
     fn observe(&mut self, want_version: bool) -> Observation {
         let process = process::read_self();
+        if let Some(why) = &self.off {
+            return Observation {
+                metrics: Err(why.clone()),
+                fluent_bit_health: FbHealth::Off,
+                version: None,
+                process,
+            };
+        }
         match self.http.metrics() {
             // One failure is enough: the other GETs would only wait out
             // their own timeouts.
@@ -113,6 +129,11 @@ pub struct CollectorConfig {
     pub identity: Identity,
     pub instance_uid: [u8; 16],
     pub http_server: String,
+    /// Why there is no HTTP server to read, when Fluent Bit's own config
+    /// turns it off.
+    pub http_off: Option<String>,
+    /// Where the address came from, for the log.
+    pub http_source: &'static str,
     /// Fluent Bit's bootstrap config; None when it runs from arguments.
     pub bootstrap: Option<PathBuf>,
     /// Fluent Bit's argv, reported (redacted) when there is no bootstrap.
@@ -123,6 +144,11 @@ pub struct CollectorConfig {
 
 impl CollectorConfig {
     pub fn from_settings(s: &Settings, instance_uid: [u8; 16], args: Vec<String>) -> Self {
+        let bootstrap = s
+            .config_file
+            .clone()
+            .or_else(|| config_path_from_args(&args));
+        let http = http_address::resolve(s.http_server.as_deref(), bootstrap.as_deref(), &args);
         CollectorConfig {
             identity: Identity {
                 service_name: s.service_name.clone(),
@@ -130,11 +156,10 @@ impl CollectorConfig {
                 agent_attributes: s.agent_attributes.clone(),
             },
             instance_uid,
-            http_server: s.http_server.clone(),
-            bootstrap: s
-                .config_file
-                .clone()
-                .or_else(|| config_path_from_args(&args)),
+            http_off: (!http.enabled).then(|| HTTP_OFF.to_string()),
+            http_source: http.source,
+            http_server: http.url,
+            bootstrap,
             args,
             redact_keys: s.redact_keys.clone(),
             policy: HealthPolicy::for_interval(s.health_interval),
@@ -158,7 +183,7 @@ pub struct Collector {
 impl Collector {
     /// Live collector: Fluent Bit's HTTP server at `cfg.http_server`.
     pub fn new(cfg: CollectorConfig) -> Self {
-        let probe = Box::new(LiveProbe::new(&cfg.http_server));
+        let probe = Box::new(LiveProbe::new(&cfg.http_server, cfg.http_off.clone()));
         Self::with_probe(cfg, HostFacts::gather(), probe)
     }
 
@@ -224,6 +249,14 @@ impl Collector {
     pub fn on_reload(&mut self) {
         self.config_stale = true;
         self.tracker.reset_counters();
+    }
+
+    /// Values to hide wherever they appear in the effective config (secrets
+    /// that reached config text by `${opamp.…}` expansion), longest first.
+    pub fn set_secret_values(&mut self, values: Vec<String>) {
+        if self.redactor.set_values(values) {
+            self.config_stale = true;
+        }
     }
 
     /// The health built from the latest sample, whether or not it was sent.

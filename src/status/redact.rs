@@ -11,7 +11,7 @@ use super::redact_text::{apply_edits, is_var_ref, Rules};
 pub use super::redact_text::{redact_url_credentials, MARKER};
 use crate::fbconf::classic::{self, Kind};
 use crate::fbconf::includes::wildcard_match;
-use crate::fbconf::text::unquote;
+use crate::fbconf::text::{mask_values, unquote};
 use crate::fbconf::OWN_PREFIX;
 
 /// Key fragments that mark a value as secret wherever they appear.
@@ -60,6 +60,8 @@ const SECRET_HEADER_PARTS: &[&str] = &[
 pub struct Redactor {
     /// Operator-added keys, lower case; `*` and `?` allowed.
     extra: Vec<String>,
+    /// Secret values hidden wherever they appear, longest first.
+    values: Vec<String>,
 }
 
 impl Redactor {
@@ -70,6 +72,7 @@ impl Redactor {
                 .map(|k| k.trim().to_ascii_lowercase())
                 .filter(|k| !k.is_empty())
                 .collect(),
+            values: Vec::new(),
         }
     }
 
@@ -87,6 +90,14 @@ impl Redactor {
             .extra
             .extend(["header", "tls.key_file"].map(String::from));
         std::borrow::Cow::Owned(strict)
+    }
+
+    /// Secret values to hide wherever they appear, whatever key holds
+    /// them; true when they changed.
+    pub fn set_values(&mut self, values: Vec<String>) -> bool {
+        let changed = values != self.values;
+        self.values = values;
+        changed
     }
 
     pub fn is_secret_key(&self, key: &str) -> bool {
@@ -116,11 +127,12 @@ impl Redactor {
 
     pub fn redact(&self, text: &str, yaml: bool) -> String {
         let text = redact_pem(text);
-        if yaml {
+        let text = if yaml {
             self.redact_yaml(&text)
         } else {
             self.redact_classic(&text)
-        }
+        };
+        mask_values(&text, &self.values, MARKER)
     }
 
     /// `Name value` header text: the name stays, a credential value goes.

@@ -5,7 +5,7 @@ pub use crate::fbconf::text::apply_edits;
 use crate::fbconf::text::unquote;
 
 /// What stands in for every secret value.
-pub const MARKER: &str = "<redacted>";
+pub const MARKER: &str = crate::fbconf::text::REDACTED;
 
 /// The decisions a redactor makes, as the YAML walker asks for them.
 pub trait Rules {

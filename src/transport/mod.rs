@@ -19,6 +19,7 @@ pub mod proxy;
 mod status;
 mod stream;
 pub mod tls;
+pub mod tls_material;
 pub mod ws;
 
 use std::fmt;

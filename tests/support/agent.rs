@@ -9,13 +9,24 @@ use fluent_bit_opamp::config::properties::{self, RawProperties};
 
 pub struct Agent {
     handle: Option<AgentHandle>,
-    state: PathBuf,
+    pub state: PathBuf,
+    /// Leave `state` behind on drop, for a restart on the same folder.
+    pub keep_state: bool,
 }
 
 impl Agent {
     pub fn start(name: &str, endpoint: &str, extra: &[(&str, &str)]) -> Agent {
-        let state = std::env::temp_dir().join(format!("opamp-agent-{name}-{}", std::process::id()));
+        let state = Self::state_dir(name);
         let _ = std::fs::remove_dir_all(&state);
+        Self::start_in(state, endpoint, extra)
+    }
+
+    pub fn state_dir(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("opamp-agent-{name}-{}", std::process::id()))
+    }
+
+    /// Starts on an existing state folder, as a restarted process does.
+    pub fn start_in(state: PathBuf, endpoint: &str, extra: &[(&str, &str)]) -> Agent {
         let mut raw = RawProperties::default();
         raw.push("endpoint", endpoint);
         raw.push("state_dir", &state.display().to_string());
@@ -33,6 +44,7 @@ impl Agent {
         Agent {
             handle: Some(handle),
             state,
+            keep_state: false,
         }
     }
 
@@ -68,6 +80,8 @@ impl Drop for Agent {
             h.send(Control::Shutdown);
             h.wait_until(Instant::now() + Duration::from_secs(2));
         }
-        let _ = std::fs::remove_dir_all(&self.state);
+        if !self.keep_state {
+            let _ = std::fs::remove_dir_all(&self.state);
+        }
     }
 }

@@ -16,6 +16,9 @@ pub struct TestPki {
     pub client_cert_file: PathBuf,
     pub client_key_file: PathBuf,
     ca_der: CertificateDer<'static>,
+    /// The CA itself, to sign what tests ask for (the agent's CSR).
+    ca: rcgen::Certificate,
+    ca_key: KeyPair,
     server_chain: Vec<CertificateDer<'static>>,
     server_key: Vec<u8>,
 }
@@ -62,6 +65,8 @@ impl TestPki {
             client_cert_file,
             client_key_file,
             ca_der: ca.der().clone(),
+            ca,
+            ca_key,
             server_chain: vec![server.der().clone()],
             server_key: server_key.serialize_der(),
         }
@@ -90,6 +95,33 @@ impl TestPki {
                 .with_single_cert(self.server_chain.clone(), key)
                 .unwrap(),
         )
+    }
+}
+
+impl TestPki {
+    /// Signs a PEM CSR as a client certificate of this CA, as an OpAMP
+    /// server answering `ConnectionSettingsRequest` would.
+    pub fn sign_csr(&self, csr_pem: &str) -> String {
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem).unwrap();
+        csr.params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        csr.signed_by(&self.ca, &self.ca_key).unwrap().pem()
+    }
+
+    /// A client certificate for `key` of this CA with the given validity
+    /// (days from now), for expired and not-yet-valid cases.
+    pub fn client_cert_valid(&self, from_days: i64, to_days: i64) -> (String, String) {
+        let mut p = CertificateParams::new(vec!["agent".to_string()]).unwrap();
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let now = time::OffsetDateTime::now_utc();
+        p.not_before = now + time::Duration::days(from_days);
+        p.not_after = now + time::Duration::days(to_days);
+        let key = KeyPair::generate().unwrap();
+        let c = p.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+        (c.pem(), key.serialize_pem())
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.ca_file).unwrap()
     }
 }
 

@@ -92,7 +92,12 @@ pub(crate) fn handle(shared: Arc<Shared>, tcp: TcpStream) {
         let close_after = request
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let scripted = shared.state().http_script.pop_front();
+        let admitted = shared.state().admits(&request.headers);
+        let scripted = if admitted {
+            shared.state().http_script.pop_front()
+        } else {
+            Some(HttpReply::status(401))
+        };
         let reply = scripted.unwrap_or_else(|| HttpReply::Ok {
             body: shared.auto_reply(&request.body).unwrap_or_default(),
             gzip: false,

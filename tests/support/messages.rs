@@ -112,6 +112,19 @@ pub fn connection_settings(uid: &[u8], heartbeat_seconds: u64) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// A ServerToAgent offering these OpAMP connection settings under `hash`.
+pub fn opamp_settings(uid: &[u8], hash: &[u8], offer: OpAmpConnectionSettings) -> Vec<u8> {
+    ServerToAgent {
+        connection_settings: Some(ConnectionSettingsOffers {
+            hash: hash.to_vec(),
+            opamp: Some(offer),
+            ..ConnectionSettingsOffers::default()
+        }),
+        ..to_agent(uid)
+    }
+    .encode_to_vec()
+}
+
 pub fn restart_command(uid: &[u8]) -> Vec<u8> {
     ServerToAgent {
         command: Some(ServerToAgentCommand {
@@ -183,6 +196,41 @@ pub fn own_telemetry_offer(
             ..ConnectionSettingsOffers::default()
         }),
         ..to_agent(uid)
+    }
+    .encode_to_vec()
+}
+
+/// One offered destination: (name, URL, headers).
+pub type Destination<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+
+/// An offer of named other connections.
+pub fn other_connections(hash: &[u8], dests: &[Destination<'_>]) -> Vec<u8> {
+    use fluent_bit_opamp::proto::{Header, Headers, OtherConnectionSettings};
+    let other_connections = dests
+        .iter()
+        .map(|(name, url, headers)| {
+            let headers = headers
+                .iter()
+                .map(|(k, v)| Header {
+                    key: k.to_string(),
+                    value: v.to_string(),
+                })
+                .collect();
+            let s = OtherConnectionSettings {
+                destination_endpoint: url.to_string(),
+                headers: Some(Headers { headers }),
+                ..OtherConnectionSettings::default()
+            };
+            (name.to_string(), s)
+        })
+        .collect();
+    ServerToAgent {
+        connection_settings: Some(ConnectionSettingsOffers {
+            hash: hash.to_vec(),
+            other_connections,
+            ..ConnectionSettingsOffers::default()
+        }),
+        ..ServerToAgent::default()
     }
     .encode_to_vec()
 }

@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod certs;
+pub mod chaos;
 pub mod fluent_bit;
 pub mod http_server;
 pub mod messages;
@@ -53,6 +54,9 @@ pub enum AutoReply {
     Fixed(Vec<u8>),
     /// Nothing (WebSocket); an empty 200 (HTTP).
     Silent,
+    /// An acknowledgement, except that every `n`th reply also asks for the
+    /// full state: a server that lost what it knew about the agent.
+    ForgetEvery(u64),
 }
 
 /// One WebSocket connection, as the server saw it.
@@ -125,6 +129,8 @@ pub struct Recorded {
     pub ws: Vec<WsConnection>,
     pub http: Vec<HttpRequest>,
     pub http_connections: usize,
+    /// Replies that asked for the full state (`AutoReply::ForgetEvery`).
+    pub forgets: usize,
 }
 
 pub(crate) struct State {
@@ -135,6 +141,20 @@ pub(crate) struct State {
     pub http_script: VecDeque<HttpReply>,
     pub auto_reply: AutoReply,
     pub rec: Recorded,
+    /// A header every request must carry (lower-case name, value):
+    /// anything else gets 401, as a server that checks credentials does.
+    pub require: Option<(String, Vec<String>)>,
+    /// Auto-replies sent so far.
+    pub replies: u64,
+}
+
+impl State {
+    /// Whether these request headers (lower-case names) get through.
+    pub fn admits(&self, headers: &[(String, String)]) -> bool {
+        self.require.as_ref().is_none_or(|(name, values)| {
+            headers.iter().any(|(n, v)| n == name && values.contains(v))
+        })
+    }
 }
 
 pub(crate) struct Shared {
@@ -165,15 +185,23 @@ impl Shared {
 
     /// The reply for an agent message under the current auto-reply policy.
     pub fn auto_reply(&self, agent_message: &[u8]) -> Option<Vec<u8>> {
-        match &self.state().auto_reply {
+        let uid = || {
+            AgentToServer::decode(agent_message)
+                .map(|m| m.instance_uid)
+                .unwrap_or_default()
+        };
+        let mut state = self.state();
+        state.replies += 1;
+        let n = state.replies;
+        match &state.auto_reply {
             AutoReply::Silent => None,
             AutoReply::Fixed(bytes) => Some(bytes.clone()),
-            AutoReply::Ack => {
-                let uid = AgentToServer::decode(agent_message)
-                    .map(|m| m.instance_uid)
-                    .unwrap_or_default();
-                Some(messages::ack(&uid))
+            AutoReply::Ack => Some(messages::ack(&uid())),
+            AutoReply::ForgetEvery(every) if n.is_multiple_of(*every.max(&1)) => {
+                state.rec.forgets += 1;
+                Some(messages::report_full_state(&uid()))
             }
+            AutoReply::ForgetEvery(_) => Some(messages::ack(&uid())),
         }
     }
 }
@@ -218,6 +246,8 @@ impl TestServer {
                 http_script: VecDeque::new(),
                 auto_reply: AutoReply::Ack,
                 rec: Recorded::default(),
+                require: None,
+                replies: 0,
             }),
             workers: Mutex::new(Vec::new()),
             tls,
@@ -278,6 +308,13 @@ impl TestServer {
     /// Queue the reply to the next HTTP request.
     pub fn script_http(&self, reply: HttpReply) {
         self.shared.state().http_script.push_back(reply);
+    }
+
+    /// From now on, refuse (401) every request whose `name` header is not
+    /// one of `values` (a credential check; several during a rotation).
+    pub fn require_header(&self, name: &str, values: &[&str]) {
+        let values = values.iter().map(|v| v.to_string()).collect();
+        self.shared.state().require = Some((name.to_ascii_lowercase(), values));
     }
 
     pub fn set_auto_reply(&self, reply: AutoReply) {

@@ -106,7 +106,7 @@ fn accept(
     refusal: Option<(u16, Vec<(String, String)>)>,
 ) -> Option<WebSocket<ServerStream>> {
     let callback = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-        let headers = request
+        let headers: Vec<(String, String)> = request
             .headers()
             .iter()
             .map(|(n, v)| {
@@ -117,10 +117,16 @@ fn accept(
             })
             .collect();
         let path = request.uri().to_string();
+        let admitted = shared.state().admits(&headers);
         record(shared, index, |c| {
             c.headers = headers;
             c.path = path;
         });
+        let refusal = if admitted {
+            refusal.clone()
+        } else {
+            Some((401, Vec::new()))
+        };
         match refusal {
             None => Ok(response),
             Some((status, extra)) => {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::fluent_bit_plugins::Plugins;
 use crate::proto::{ConnectionSettingsOffers, TelemetryConnectionSettings};
 use crate::state_dir::write_atomic_private;
-use crate::transport::{tls, Endpoint, Scheme, TlsOptions};
+use crate::transport::{tls, tls_material, Endpoint, Scheme, TlsOptions};
 
 /// Fluent Bit's HTTP client refuses longer header lines; keep well below.
 const MAX_HEADER: usize = 4096;
@@ -261,6 +261,18 @@ fn tls_files(t: &mut Target, s: &TelemetryConnectionSettings, dir: &Path) -> Res
         return Ok(());
     }
     t.verify = !opts.insecure_skip_verify;
+    // The offer's own words first (no match, expired, not a CA), then the
+    // files as Fluent Bit will read them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if !ca.is_empty() {
+        tls_material::check_cas(&ca, now).map_err(|e| format!("TLS: {e}"))?;
+    }
+    if client && !cert.cert.is_empty() && !cert.private_key.is_empty() {
+        tls_material::check_pair(&cert.cert, &cert.private_key, now)
+            .map_err(|e| format!("TLS: {e}"))?;
+    }
     let tag = t.signal.name();
     if !ca.is_empty() {
         t.ca_file = Some(write_pem(dir, tag, "ca", &ca)?);

@@ -159,7 +159,7 @@ fn tls_material_is_written_private_and_loaded_before_use() {
     let e = check(&w, false, "tls-mismatch").unwrap_err();
     assert!(e.contains("TLS") && !e.contains("PRIVATE KEY"), "{e}");
     assert!(
-        e.contains("the offered private_key") && !e.contains("own_metrics-key"),
+        e.contains("does not match") && !e.contains("own_metrics-key"),
         "{e}"
     );
     let plain = TelemetryConnectionSettings {
@@ -175,4 +175,24 @@ fn tls_material_is_written_private_and_loaded_before_use() {
     assert!(e.contains("https://"), "{e}");
     let _ = std::fs::remove_dir_all(dir("tls"));
     let _ = std::fs::remove_dir_all(dir("tls-mismatch"));
+}
+
+#[test]
+fn an_expired_client_certificate_is_refused() {
+    use rcgen::{CertificateParams, KeyPair};
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["agent".to_string()]).unwrap();
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let cert = params.self_signed(&key).unwrap();
+    let s = TelemetryConnectionSettings {
+        certificate: Some(TlsCertificate {
+            cert: cert.pem().into_bytes(),
+            private_key: key.serialize_pem().into_bytes(),
+            ca_cert: Vec::new(),
+        }),
+        ..offer("https://127.0.0.1:4318/v1/metrics")
+    };
+    let e = check(&Wanted::default().merge(Some(s), None), false, "expired").unwrap_err();
+    assert!(e.contains("expired"), "{e}");
 }

@@ -11,6 +11,7 @@ use crate::proto::{
 };
 
 mod connection_settings;
+mod custom_messages;
 mod delivery;
 mod disconnect;
 mod heartbeats;
