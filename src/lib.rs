@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod config;
 pub mod core;
+pub mod fault;
 pub mod fbconf;
 #[allow(unsafe_code)]
 pub mod ffi;

@@ -129,7 +129,7 @@ impl Runtime {
         while let Some(a) = self.client.poll_action() {
             match a {
                 Action::ApplyRemoteConfig(rc) => {
-                    super::fault::inject("offer");
+                    crate::fault::inject("offer");
                     if let Some(st) = self.remote.on_offer(Instant::now(), rc) {
                         self.client.set_remote_config_status(st);
                     }
@@ -186,6 +186,7 @@ impl Runtime {
 
     /// Final shutdown: `agent_disconnect`, then close, all bounded.
     pub(super) fn say_goodbye(&mut self) {
+        self.remote.on_shutdown();
         let connected = self.client.is_connected();
         let msg = self.client.goodbye();
         let bytes = self.client.encode(&msg);

@@ -5,7 +5,6 @@
 mod connection;
 mod control;
 mod exchange;
-mod fault;
 mod notify;
 mod report;
 mod runtime;

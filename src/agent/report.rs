@@ -4,14 +4,13 @@
 use std::time::{Duration, Instant};
 
 use super::connection::unix_now_ms;
-use super::fault;
 use super::runtime::Runtime;
 use crate::proto::ComponentHealth;
 
 impl Runtime {
     /// Samples Fluent Bit's state and hands the core whatever changed.
     pub(super) fn sample(&mut self) {
-        fault::inject("sample");
+        crate::fault::inject("sample");
         let update = self.collector.sample(Instant::now());
         self.next_sample =
             Instant::now() + self.settings.health_interval.max(Duration::from_secs(1));

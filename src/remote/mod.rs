@@ -213,6 +213,9 @@ impl RemoteConfig {
         if let Some(layout) = &self.layout {
             let _ = staging::clear_staging(layout);
         }
+        if result.is_ok() {
+            crate::fault::checkpoint("validated");
+        }
         let now = Instant::now();
         self.machine.done(now, result);
         self.drive(now);
@@ -247,6 +250,7 @@ impl RemoteConfig {
         now: Instant,
         offer: AgentRemoteConfig,
     ) -> Option<RemoteConfigStatus> {
+        crate::fault::checkpoint("received");
         self.remember_offer(&offer);
         self.machine.offer(offer);
         self.drive(now);
@@ -257,8 +261,15 @@ impl RemoteConfig {
 
     /// A pipeline generation started (`FLBPluginInputPreRun`).
     pub fn on_pre_run(&mut self, now: Instant, generation: u64, hot_reload: bool) {
+        let applying = self.machine.is_busy();
+        if applying {
+            crate::fault::checkpoint("confirming");
+        }
         self.machine.pre_run(now, generation, hot_reload);
         self.drive(now);
+        if applying && self.machine.is_busy() {
+            crate::fault::checkpoint("health_gate");
+        }
     }
 
     /// Fluent Bit refused a reload (new registration unregistered without Init).
@@ -288,6 +299,28 @@ impl RemoteConfig {
     pub fn on_reload_count(&mut self, now: Instant, count: u64) {
         self.machine.reload_count(now, count);
         self.drive(now);
+    }
+
+    /// Fluent Bit is stopping (SIGTERM, the end of a run) in the middle of
+    /// an apply: the files go back to the last-known-good and the apply
+    /// simply did not happen. The record keeps the previous outcome, so
+    /// the next start reports that, and a server that still wants the new
+    /// config offers it again; the shutdown was not the config's doing. A
+    /// process killed outright never gets here: the next start restores
+    /// and blocks the config.
+    pub fn on_shutdown(&mut self) {
+        let Some(layout) = &self.layout else {
+            return;
+        };
+        let Some(marker) = staging::pending(layout).filter(|m| m.phase == Phase::Applying) else {
+            return;
+        };
+        match staging::restore(layout).and_then(|_| staging::finish(layout)) {
+            Ok(()) => crate::warn!("remote config {}: {SHUT_DOWN}", record::hex(&marker.hash)),
+            Err(e) => crate::error!(
+                "remote config: cannot restore the last-known-good config at shutdown ({e}); the next start will"
+            ),
+        }
     }
 
     /// The server's Restart command: hot-reload the current config, never
@@ -332,10 +365,21 @@ impl RemoteConfig {
             };
             let result = match action {
                 Action::DryRun => match self.start_dry_run() {
-                    Some(r) => r,
+                    Some(r) => {
+                        if r.is_ok() {
+                            crate::fault::checkpoint("validated");
+                        }
+                        r
+                    }
                     None => break,
                 },
-                other => self.execute(&other),
+                other => {
+                    let r = self.execute(&other);
+                    if r.is_ok() {
+                        checkpoint_after(&other);
+                    }
+                    r
+                }
             };
             if let Err(e) = &result {
                 crate::debug!("remote config step failed: {e}");
@@ -398,6 +442,17 @@ impl RemoteConfig {
     }
 }
 
+/// The crash tests' checkpoints after the steps that change the disk or
+/// the process.
+fn checkpoint_after(action: &Action) {
+    match action {
+        Action::Stage(_) => crate::fault::checkpoint("staged"),
+        Action::Swap { .. } => crate::fault::checkpoint("swapped"),
+        Action::SignalReload => crate::fault::checkpoint("signalled"),
+        _ => {}
+    }
+}
+
 fn persist(layout: &Layout, o: &Outcome) {
     let mut rec = record::load(&layout.state).unwrap_or_default();
     rec.hash = o.hash.clone();
@@ -418,6 +473,10 @@ fn persist(layout: &Layout, o: &Outcome) {
         }
     }
 }
+
+pub const SHUT_DOWN: &str =
+    "Fluent Bit shut down while this config was being applied; the last-known-good \
+     config is restored for the next start, which reports the previous outcome";
 
 pub const INTERRUPTED: &str = "the agent stopped while applying this config (killed or crashed before \
      the reload was confirmed); the last-known-good config was restored and this config will not be \

@@ -16,6 +16,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
+pub mod c_host;
 pub mod certs;
 pub mod chaos;
 pub mod fluent_bit;
