@@ -136,7 +136,7 @@ pub fn result(name: &str) -> Value {
             "log": string_list,
             "apply_history": string_list,
             "connection_history": string_list,
-            "remote_config": {"type": "object"},
+            "remote_config": {"type": ["object", "null"]},
             "temporary": {"type": ["object", "null"]},
             "process": {"type": ["object", "null"]}
         }, "required": ["plugin_version", "build", "log", "apply_history", "connection_history"]}),
