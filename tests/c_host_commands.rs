@@ -21,7 +21,8 @@ use support::{messages, TestServer};
 
 const WAIT: Duration = Duration::from_secs(20);
 const GOOD: &str = "[INPUT]\n    Name dummy\n    Tag base\n";
-const TEMP: &str = "[INPUT]\n    Name dummy\n    Tag temporary\n[OUTPUT]\n    Name stdout\n    Match temporary\n";
+const TEMP: &str =
+    "[INPUT]\n    Name dummy\n    Tag temporary\n[OUTPUT]\n    Name stdout\n    Match temporary\n";
 
 struct Host {
     child: Child,
@@ -40,7 +41,14 @@ impl Host {
             .arg(managed)
             .arg("--log")
             .arg(managed.with_file_name("host.log"))
-            .args(["--scenario", "sighup", "--interval-ms", "50", "--steady-ms", "100"])
+            .args([
+                "--scenario",
+                "sighup",
+                "--interval-ms",
+                "50",
+                "--steady-ms",
+                "100",
+            ])
             .stdout(Stdio::piped());
         let mut child = loop {
             match cmd.spawn() {
@@ -62,7 +70,11 @@ impl Host {
     }
 
     fn reloads(&self) -> usize {
-        self.out.lock().unwrap().matches("host: reload done").count()
+        self.out
+            .lock()
+            .unwrap()
+            .matches("host: reload done")
+            .count()
     }
 
     fn stop(&mut self) {
@@ -107,8 +119,17 @@ impl Setup {
             dir.join("state").display(),
             managed.display()
         );
-        std::fs::write(&conf, format!("[SERVICE]\n    Hot_Reload On\n\n{opamp}\n@INCLUDE managed.conf\n")).unwrap();
-        Setup { exe: build_host::host_path(), dir, conf, managed }
+        std::fs::write(
+            &conf,
+            format!("[SERVICE]\n    Hot_Reload On\n\n{opamp}\n@INCLUDE managed.conf\n"),
+        )
+        .unwrap();
+        Setup {
+            exe: build_host::host_path(),
+            dir,
+            conf,
+            managed,
+        }
     }
 
     fn host(&self) -> Host {
@@ -130,7 +151,11 @@ impl Setup {
     fn wait_managed(&self, want: &str, timeout: Duration) -> Duration {
         let t0 = Instant::now();
         while self.managed() != want {
-            assert!(t0.elapsed() < timeout, "managed file is still {:?}, want {want:?}", self.managed());
+            assert!(
+                t0.elapsed() < timeout,
+                "managed file is still {:?}, want {want:?}",
+                self.managed()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         t0.elapsed()
@@ -176,14 +201,24 @@ fn temporary_config_reverts_on_time_with_the_server_gone() {
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(s.managed(), TEMP);
     assert_eq!(host.reloads(), 2);
-    assert_eq!(s.state_files().len(), 2, "deadline and restore kept: {:?}", s.state_files());
+    assert_eq!(
+        s.state_files().len(),
+        2,
+        "deadline and restore kept: {:?}",
+        s.state_files()
+    );
     drop(server);
 
-    std::thread::sleep(Duration::from_secs(4).saturating_sub(t0.elapsed() + Duration::from_millis(700)));
+    std::thread::sleep(
+        Duration::from_secs(4).saturating_sub(t0.elapsed() + Duration::from_millis(700)),
+    );
     assert_eq!(s.managed(), TEMP, "not reverted before its deadline");
     s.wait_managed(GOOD, Duration::from_secs(8));
     let took = t0.elapsed();
-    assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(9), "reverted after {took:?}");
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(9),
+        "reverted after {took:?}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(host.reloads(), 3, "one reload back");
     assert!(s.state_files().is_empty(), "{:?}", s.state_files());
@@ -208,7 +243,10 @@ fn temporary_config_reverts_after_a_restart_in_between() {
     assert_eq!(s.managed(), TEMP, "still in force after the restart");
     s.wait_managed("", Duration::from_secs(12));
     let took = t0.elapsed();
-    assert!(took >= Duration::from_secs(5), "reverted early, after {took:?}");
+    assert!(
+        took >= Duration::from_secs(5),
+        "reverted early, after {took:?}"
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(again.reloads(), 1, "the revert is one reload");
     assert!(s.state_files().is_empty(), "{:?}", s.state_files());
@@ -223,25 +261,48 @@ fn a_remote_config_cancels_the_revert_and_a_refused_one_changes_nothing() {
     wait_connected(&server, 1);
 
     // Refused by policy: nothing written, nothing kept, no reload.
-    let r = ask(&server, "temporary_config", temporary(60, "[INPUT]\n    Name exec\n    Command id\n", "bad"));
+    let r = ask(
+        &server,
+        "temporary_config",
+        temporary(60, "[INPUT]\n    Name exec\n    Command id\n", "bad"),
+    );
     assert_eq!(r["ok"], false);
-    assert!(r["error"].as_str().unwrap().starts_with("refused, nothing changed"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused, nothing changed"),
+        "{r}"
+    );
     assert!(r["error"].as_str().unwrap().contains("exec"), "{r}");
     // Refused by Fluent Bit on reload (HALTED): rolled back.
-    let r = ask(&server, "temporary_config", temporary(60, "# halt-me\n[INPUT]\n    Name dummy\n", "halt"));
+    let r = ask(
+        &server,
+        "temporary_config",
+        temporary(60, "# halt-me\n[INPUT]\n    Name dummy\n", "halt"),
+    );
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(s.managed(), "");
     assert!(s.state_files().is_empty(), "{:?}", s.state_files());
     assert_eq!(host.reloads(), 0);
-    assert!(server.remote_config_statuses().iter().all(|st| st.status != 3),
-        "a refused temporary change is not reported as the server's config");
+    assert!(
+        server
+            .remote_config_statuses()
+            .iter()
+            .all(|st| st.status != 3),
+        "a refused temporary change is not reported as the server's config"
+    );
 
     let r = ask(&server, "temporary_config", temporary(3, TEMP, "t"));
     assert_eq!(r["ok"], true, "{r}");
     server.push_ws(messages::config_offer(GOOD, b"server"));
     applied(&server, b"server");
     assert_eq!(s.managed(), GOOD);
-    assert!(s.state_files().is_empty(), "the revert is cancelled: {:?}", s.state_files());
+    assert!(
+        s.state_files().is_empty(),
+        "the revert is cancelled: {:?}",
+        s.state_files()
+    );
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(s.managed(), GOOD, "no revert after the server's config");
     assert_eq!(host.reloads(), 2);
@@ -261,17 +322,34 @@ fn one_changing_command_at_a_time_then_log_level_and_reload() {
     let host = Host::start(&s.exe, &s.conf, &s.managed, &[("HOST_DRY_RUN_MS", "2000")]);
     wait_connected(&server, 1);
 
-    server.push_ws(messages::command("temporary_config", &temporary(2, TEMP, "first").to_string()));
-    let busy = ask(&server, "log_level", json!({"id": "second", "level": "debug", "ttl_seconds": 5}));
+    server.push_ws(messages::command(
+        "temporary_config",
+        &temporary(2, TEMP, "first").to_string(),
+    ));
+    let busy = ask(
+        &server,
+        "log_level",
+        json!({"id": "second", "level": "debug", "ttl_seconds": 5}),
+    );
     assert_eq!(busy["ok"], false);
-    assert!(busy["error"].as_str().unwrap().starts_with("busy: 'temporary_config'"), "{busy}");
+    assert!(
+        busy["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("busy: 'temporary_config'"),
+        "{busy}"
+    );
     let first = reply_to(&server, &json!("first"), WAIT);
     assert_eq!(first["ok"], true, "{first}");
     // It reverts (after its own dry run), and then log_level may run.
     s.wait_managed("", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(300));
 
-    let r = ask(&server, "log_level", json!({"id": "ll", "level": "debug", "ttl_seconds": 3}));
+    let r = ask(
+        &server,
+        "log_level",
+        json!({"id": "ll", "level": "debug", "ttl_seconds": 3}),
+    );
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["result"]["level"], "debug");
     assert_eq!(s.managed(), "[SERVICE]\n    Log_Level debug\n");

@@ -60,7 +60,9 @@ fn read_only_commands_answer_and_match_describes_schemas() {
     let (_agent, managed_file) = start("cmd-readonly", &server, &[]);
 
     let caps = server.wait_until("custom capabilities", WAIT, |r| {
-        r.ws.iter().flat_map(|c| c.messages()).any(|m| m.custom_capabilities.is_some())
+        r.ws.iter()
+            .flat_map(|c| c.messages())
+            .any(|m| m.custom_capabilities.is_some())
     });
     let advertised: Vec<String> = caps
         .ws
@@ -79,7 +81,10 @@ fn read_only_commands_answer_and_match_describes_schemas() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(listed, ["describe", "health", "metrics", "validate", "diagnostics"]);
+    assert_eq!(
+        listed,
+        ["describe", "health", "metrics", "validate", "diagnostics"]
+    );
     let schema = |name: &str, part: &str| -> Value {
         d["result"]["commands"]
             .as_array()
@@ -96,8 +101,14 @@ fn read_only_commands_answer_and_match_describes_schemas() {
         ("describe", json!({"id": "d2"})),
         ("health", json!({"id": 1})),
         ("diagnostics", json!({"id": "diag"})),
-        ("validate", json!({"id": "v-bad", "files": {"": {"body": denied, "content_type": "text/x-fluent-bit"}}})),
-        ("validate", json!({"id": "v-good", "files": {"": {"body": good}}})),
+        (
+            "validate",
+            json!({"id": "v-bad", "files": {"": {"body": denied, "content_type": "text/x-fluent-bit"}}}),
+        ),
+        (
+            "validate",
+            json!({"id": "v-good", "files": {"": {"body": good}}}),
+        ),
     ];
     for (command, data) in &requests {
         let errs = validate(&schema(command, "arguments"), data, "");
@@ -106,7 +117,10 @@ fn read_only_commands_answer_and_match_describes_schemas() {
         assert_eq!(r["ok"], true, "{r}");
         assert_eq!(r["command"], *command);
         let errs = validate(&schema(command, "result"), &r["result"], "");
-        assert!(errs.is_empty(), "{command} reply vs its schema: {errs:?}\n{r}");
+        assert!(
+            errs.is_empty(),
+            "{command} reply vs its schema: {errs:?}\n{r}"
+        );
     }
     let all = replies(&server);
     let by_id = |id: Value| all.iter().find(|r| r["id"] == id).unwrap().clone();
@@ -114,7 +128,13 @@ fn read_only_commands_answer_and_match_describes_schemas() {
     let bad = by_id(json!("v-bad"));
     assert_eq!(bad["result"]["would_apply"], false);
     assert_eq!(bad["result"]["policy"]["ok"], false);
-    assert!(bad["result"]["policy"]["error"].as_str().unwrap().contains("exec"), "{bad}");
+    assert!(
+        bad["result"]["policy"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("exec"),
+        "{bad}"
+    );
     assert_eq!(bad["result"]["fluent_bit"]["ran"], false);
     let good_r = by_id(json!("v-good"));
     assert_eq!(good_r["result"]["policy"]["ok"], true, "{good_r}");
@@ -122,17 +142,31 @@ fn read_only_commands_answer_and_match_describes_schemas() {
 
     let diag = by_id(json!("diag"));
     let log = diag["result"]["log"].as_array().unwrap();
-    assert!(log.iter().any(|l| l.as_str().unwrap().contains("command 'describe'")), "{diag}");
-    assert!(diag["result"]["connection_history"].as_array().unwrap().iter()
-        .any(|l| l.as_str().unwrap().contains("connected to")), "{diag}");
+    assert!(
+        log.iter()
+            .any(|l| l.as_str().unwrap().contains("command 'describe'")),
+        "{diag}"
+    );
+    assert!(
+        diag["result"]["connection_history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("connected to")),
+        "{diag}"
+    );
 
     // Validating applied nothing.
     assert_eq!(std::fs::read_to_string(&managed_file).unwrap(), "");
-    let leftovers: Vec<_> = std::fs::read_dir(managed_file.parent().unwrap()).unwrap()
+    let leftovers: Vec<_> = std::fs::read_dir(managed_file.parent().unwrap())
+        .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n != "managed.conf")
         .collect();
-    assert!(leftovers.is_empty(), "the check staged and cleaned up: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "the check staged and cleaned up: {leftovers:?}"
+    );
 
     // Without Fluent Bit's HTTP server, metrics says why.
     let r = ask(&server, "metrics", json!({"id": "m"}));
@@ -148,28 +182,63 @@ fn refusals_and_errors_each_get_a_reply() {
     let r = ask(&server, "reload", json!({"id": "r"}));
     assert_eq!(r["ok"], false);
     let e = r["error"].as_str().unwrap();
-    assert!(e.contains("commands = describe,health") && e.contains("'reload' is not listed"), "{e}");
+    assert!(
+        e.contains("commands = describe,health") && e.contains("'reload' is not listed"),
+        "{e}"
+    );
 
     let r = ask(&server, "validate", json!({"id": "v", "files": {}}));
-    assert!(r["error"].as_str().unwrap().contains("'validate' is not listed"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("'validate' is not listed"),
+        "{r}"
+    );
 
     let r = ask(&server, "make_coffee", json!({"id": "u"}));
-    assert!(r["error"].as_str().unwrap().starts_with("unknown command 'make_coffee'"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown command 'make_coffee'"),
+        "{r}"
+    );
 
     let r = ask(&server, "health", json!({"id": "a", "verbose": true}));
-    assert!(r["error"].as_str().unwrap().contains("unknown argument 'verbose'"), "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown argument 'verbose'"),
+        "{r}"
+    );
 
     // A malformed body cannot carry an id: the reply's is null.
     let before = replies(&server).len();
     server.push_ws(messages::command("health", "{not json"));
     server.push_ws(messages::custom("com.example.other", "ping", "{}"));
-    server.wait_until("two more replies", WAIT, |_| replies(&server).len() >= before + 2);
+    server.wait_until("two more replies", WAIT, |_| {
+        replies(&server).len() >= before + 2
+    });
     let rs = replies(&server);
     let malformed = &rs[before];
     assert_eq!(malformed["id"], Value::Null);
-    assert!(malformed["error"].as_str().unwrap().starts_with("malformed request"), "{malformed}");
+    assert!(
+        malformed["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed request"),
+        "{malformed}"
+    );
     let other = &rs[before + 1];
-    assert!(other["error"].as_str().unwrap().contains("unknown custom capability 'com.example.other'"), "{other}");
+    assert!(
+        other["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown custom capability 'com.example.other'"),
+        "{other}"
+    );
 }
 
 #[test]
@@ -184,10 +253,17 @@ fn a_burst_beyond_the_rate_limit_is_refused_and_answered() {
     let rs = replies(&server);
     let limited: Vec<&Value> = rs
         .iter()
-        .filter(|r| r["error"].as_str().is_some_and(|e| e.starts_with("rate limit")))
+        .filter(|r| {
+            r["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("rate limit"))
+        })
         .collect();
     let ok = rs.iter().filter(|r| r["ok"] == true).count();
-    assert!(ok >= 10 && ok <= 12, "burst of 10 (plus refill while sending): {ok} ok");
+    assert!(
+        (10..=12).contains(&ok),
+        "burst of 10 (plus refill while sending): {ok} ok"
+    );
     assert_eq!(ok + limited.len(), 16, "every request answered");
     // The limit refills: a second later commands run again.
     std::thread::sleep(Duration::from_millis(1500));
@@ -200,5 +276,8 @@ fn commands_none_refuses_even_describe() {
     let (_agent, _) = start("cmd-none", &server, &[("commands", "none")]);
     let r = ask(&server, "describe", json!({"id": 5}));
     assert_eq!(r["ok"], false);
-    assert!(r["error"].as_str().unwrap().contains("commands = none"), "{r}");
+    assert!(
+        r["error"].as_str().unwrap().contains("commands = none"),
+        "{r}"
+    );
 }

@@ -22,7 +22,11 @@ struct Setup {
 
 fn setup(name: &str, server: &TestServer) -> Setup {
     let dir = tmpdir(&format!("commands-{name}"));
-    std::fs::write(dir.join("plugins.conf"), format!("[PLUGINS]\n    Path {}\n", plugin_path().display())).unwrap();
+    std::fs::write(
+        dir.join("plugins.conf"),
+        format!("[PLUGINS]\n    Path {}\n", plugin_path().display()),
+    )
+    .unwrap();
     let managed = dir.join("managed.conf");
     std::fs::write(&managed, "").unwrap();
     let port = free_port();
@@ -50,7 +54,9 @@ fn ask(server: &TestServer, command: &str, data: Value) -> Value {
 
 fn start(bin: &std::path::Path, s: &Setup, server: &TestServer) -> Fb {
     let fb = Fb::with_config(bin, &s.conf);
-    server.wait_until("agent connected", WAIT, |r| r.ws.iter().any(|c| !c.payloads.is_empty()));
+    server.wait_until("agent connected", WAIT, |r| {
+        r.ws.iter().any(|c| !c.payloads.is_empty())
+    });
     std::thread::sleep(Duration::from_millis(800));
     fb
 }
@@ -74,8 +80,11 @@ fn stopped(fb: &Fb, what: &str) -> bool {
 fn outcome(server: &TestServer, hash: &[u8]) -> i32 {
     let end = Instant::now() + WAIT;
     loop {
-        if let Some(s) = server.remote_config_statuses().iter()
-            .find(|s| s.last_remote_config_hash == hash && (s.status == 1 || s.status == 3)) {
+        if let Some(s) = server
+            .remote_config_statuses()
+            .iter()
+            .find(|s| s.last_remote_config_hash == hash && (s.status == 1 || s.status == 3))
+        {
             return s.status;
         }
         assert!(Instant::now() < end, "no outcome");
@@ -84,7 +93,10 @@ fn outcome(server: &TestServer, hash: &[u8]) -> i32 {
 }
 
 #[test]
-#[cfg_attr(not(fluent_bit), ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)")]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
 fn validate_matches_apply_and_temporary_changes_revert() {
     for bin in binaries("validate_matches_apply_and_temporary_changes_revert") {
         let v = version_of(&bin);
@@ -99,12 +111,19 @@ fn validate_matches_apply_and_temporary_changes_revert() {
             ("syntax", "[INPUT\n    Name dummy\n"),
         ];
         for (i, (what, body)) in configs.iter().enumerate() {
-            let r = ask(&server, "validate", json!({"id": format!("v{i}"), "files": {"": {"body": body}}}));
+            let r = ask(
+                &server,
+                "validate",
+                json!({"id": format!("v{i}"), "files": {"": {"body": body}}}),
+            );
             assert_eq!(r["ok"], true, "{r}");
             let would = r["result"]["would_apply"] == true;
             server.push_ws(messages::config_offer(body, what.as_bytes()));
             let applied = outcome(&server, what.as_bytes()) == 1;
-            println!("SUMMARY {v}: validate {what}: would_apply={would}, apply {}", if applied { "APPLIED" } else { "FAILED" });
+            println!(
+                "SUMMARY {v}: validate {what}: would_apply={would}, apply {}",
+                if applied { "APPLIED" } else { "FAILED" }
+            );
             assert_eq!(would, applied, "{what}: validate said {r}");
         }
         let base = std::fs::read_to_string(&s.managed).unwrap();
@@ -113,23 +132,44 @@ fn validate_matches_apply_and_temporary_changes_revert() {
         let marker = format!("tmp-marker-{}", std::process::id());
         let temp = format!("[INPUT]\n    Name dummy\n    Tag tmp\n    Dummy {{\"m\":\"{marker}\"}}\n    Rate 5\n[OUTPUT]\n    Name stdout\n    Match tmp\n");
         let t0 = Instant::now();
-        let r = ask(&server, "temporary_config", json!({"id": "t", "ttl_seconds": 8, "files": {"": {"body": temp}}}));
+        let r = ask(
+            &server,
+            "temporary_config",
+            json!({"id": "t", "ttl_seconds": 8, "files": {"": {"body": temp}}}),
+        );
         assert_eq!(r["ok"], true, "{r}");
-        assert!(fb.wait_for(&marker, Duration::from_secs(10)), "the temporary pipeline prints");
+        assert!(
+            fb.wait_for(&marker, Duration::from_secs(10)),
+            "the temporary pipeline prints"
+        );
         wait_managed(&s, &base, Duration::from_secs(25));
         let took = t0.elapsed();
         assert!(took >= Duration::from_secs(8), "reverted after {took:?}");
         assert!(stopped(&fb, &marker), "the temporary pipeline is gone");
-        println!("SUMMARY {v}: temporary_config printed {} lines, reverted after {:.1}s", fb.count(&marker), took.as_secs_f64());
+        println!(
+            "SUMMARY {v}: temporary_config printed {} lines, reverted after {:.1}s",
+            fb.count(&marker),
+            took.as_secs_f64()
+        );
 
         // log_level debug for its TTL.
         let before = fb.count("[debug]");
-        let r = ask(&server, "log_level", json!({"id": "l", "level": "debug", "ttl_seconds": 8}));
+        let r = ask(
+            &server,
+            "log_level",
+            json!({"id": "l", "level": "debug", "ttl_seconds": 8}),
+        );
         assert_eq!(r["ok"], true, "{r}");
-        assert!(fb.wait_for_more("[debug]", before, Duration::from_secs(10)), "debug lines appear");
+        assert!(
+            fb.wait_for_more("[debug]", before, Duration::from_secs(10)),
+            "debug lines appear"
+        );
         wait_managed(&s, &base, Duration::from_secs(25));
         assert!(stopped(&fb, "[debug]"), "debug lines stop after the TTL");
-        println!("SUMMARY {v}: log_level debug: {} debug lines during the TTL, none after", fb.count("[debug]") - before);
+        println!(
+            "SUMMARY {v}: log_level debug: {} debug lines during the TTL, none after",
+            fb.count("[debug]") - before
+        );
         fb.terminate();
     }
 }

@@ -25,14 +25,19 @@ impl Runtime {
     /// The capability is always advertised: a refused command names the
     /// operator's rule instead of meeting silence.
     pub(super) fn advertise_commands(&mut self) {
-        self.client.set_custom_capabilities(vec![CAPABILITY.to_string()]);
+        self.client
+            .set_custom_capabilities(vec![CAPABILITY.to_string()]);
     }
 
     /// A custom message from the server: always answered.
     pub(super) fn custom_message(&mut self, m: CustomMessage) {
         match self.gate.admit(Instant::now(), &m) {
             Err(reply) => {
-                info!("command '{}' refused: {}", shown(&m.r#type), reply_error(&reply));
+                info!(
+                    "command '{}' refused: {}",
+                    shown(&m.r#type),
+                    reply_error(&reply)
+                );
                 self.send_reply(reply);
             }
             Ok(req) => {
@@ -40,7 +45,9 @@ impl Runtime {
                 self.gate.started(&req.command);
                 match self.run_command(&req) {
                     Some(outcome) => self.finish(&req, outcome),
-                    None => self.running.push((req, self.pending.take().expect("set by run_command"))),
+                    None => self
+                        .running
+                        .push((req, self.pending.take().expect("set by run_command"))),
                 }
             }
         }
@@ -114,12 +121,19 @@ impl Runtime {
                 } else if since.elapsed() >= RELOAD_WAIT
                     || (!self.remote.is_busy() && since.elapsed() >= Duration::from_secs(2))
                 {
-                    Some(Err("Fluent Bit did not start a new pipeline; its log has the reason".into()))
+                    Some(Err(
+                        "Fluent Bit did not start a new pipeline; its log has the reason".into(),
+                    ))
                 } else {
                     None
                 }
             }
-            Job::Temporary { hash, ttl_seconds, reverts_at_unix_ms, level } => {
+            Job::Temporary {
+                hash,
+                ttl_seconds,
+                reverts_at_unix_ms,
+                level,
+            } => {
                 let outcome = self.remote.temporary_outcome(hash)?;
                 let ours = self.remote.temporary().is_some_and(|t| t.hash == *hash);
                 Some(match outcome {
@@ -153,7 +167,11 @@ impl Runtime {
     fn health_now(&mut self) -> Result<Value, String> {
         self.sample();
         let h = self.collector.current_health().cloned().unwrap_or_default();
-        Ok(views::health(&h, self.collector.last_metrics(), self.collector.last_process()))
+        Ok(views::health(
+            &h,
+            self.collector.last_metrics(),
+            self.collector.last_process(),
+        ))
     }
 
     fn metrics_now(&mut self) -> Result<Value, String> {
@@ -210,13 +228,20 @@ impl Runtime {
         match self.remote.on_restart_command(Instant::now()) {
             crate::remote::RestartOutcome::Refused(why) => Some(Err(why)),
             _ => {
-                self.pending = Some(Job::Reload { from, since: Instant::now() });
+                self.pending = Some(Job::Reload {
+                    from,
+                    since: Instant::now(),
+                });
                 None
             }
         }
     }
 
-    fn temporary(&mut self, req: &Request, level: Option<(&'static str, crate::proto::AgentConfigMap)>) -> Outcome {
+    fn temporary(
+        &mut self,
+        req: &Request,
+        level: Option<(&'static str, crate::proto::AgentConfigMap)>,
+    ) -> Outcome {
         let ttl = match args::ttl(&req.args) {
             Ok(t) => t,
             Err(e) => return Some(Err(e)),
@@ -290,7 +315,11 @@ impl Runtime {
             info!("audit: {line}");
         }
         for t in self.remote.take_reverted() {
-            info!("audit: temporary change {} ({}) reverted", hex(&t.hash), t.label);
+            info!(
+                "audit: temporary change {} ({}) reverted",
+                hex(&t.hash),
+                t.label
+            );
         }
     }
 }
@@ -309,7 +338,11 @@ fn check_json(r: &CheckReport) -> Value {
 }
 
 fn shown(s: &str) -> String {
-    s.chars().take(100).collect::<String>().escape_default().to_string()
+    s.chars()
+        .take(100)
+        .collect::<String>()
+        .escape_default()
+        .to_string()
 }
 
 fn reply_error(m: &CustomMessage) -> String {

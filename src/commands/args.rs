@@ -17,7 +17,11 @@ pub fn only(args: &Args, known: &[&str]) -> Result<(), String> {
         Some(k) => Err(format!(
             "unknown argument '{}'; this command takes {}",
             k.escape_default(),
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         )),
         None => Ok(()),
     }
@@ -26,7 +30,10 @@ pub fn only(args: &Args, known: &[&str]) -> Result<(), String> {
 /// `"files"`: a map from name to `{"body", "content_type"}`.
 pub fn files(args: &Args) -> Result<AgentConfigMap, String> {
     let Some(Value::Object(files)) = args.get("files") else {
-        return Err("\"files\" is required: an object from file name to {\"body\", \"content_type\"}".into());
+        return Err(
+            "\"files\" is required: an object from file name to {\"body\", \"content_type\"}"
+                .into(),
+        );
     };
     let mut map = AgentConfigMap::default();
     for (name, f) in files {
@@ -43,8 +50,14 @@ pub fn files(args: &Args) -> Result<AgentConfigMap, String> {
             Some(Value::String(c)) => c.clone(),
             _ => return Err(format!("files['{shown}'].content_type must be a string")),
         };
-        if let Some(k) = f.keys().find(|k| !["body", "content_type"].contains(&k.as_str())) {
-            return Err(format!("files['{shown}'] has an unknown field '{}'", k.escape_default()));
+        if let Some(k) = f
+            .keys()
+            .find(|k| !["body", "content_type"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "files['{shown}'] has an unknown field '{}'",
+                k.escape_default()
+            ));
         }
         map.config_map.insert(
             name.clone(),
@@ -89,7 +102,9 @@ mod tests {
 
     #[test]
     fn files_become_a_config_map() {
-        let a = obj(json!({"files": {"": {"body": "[INPUT]\n", "content_type": "text/x-fluent-bit"}, "b.conf": {"body": "x"}}}));
+        let a = obj(
+            json!({"files": {"": {"body": "[INPUT]\n", "content_type": "text/x-fluent-bit"}, "b.conf": {"body": "x"}}}),
+        );
         let m = files(&a).unwrap();
         assert_eq!(m.config_map[""].body, b"[INPUT]\n");
         assert_eq!(m.config_map["b.conf"].content_type, "");
@@ -100,12 +115,23 @@ mod tests {
 
     #[test]
     fn ttl_and_level_are_bounded() {
-        assert_eq!(ttl(&obj(json!({"ttl_seconds": 60}))).unwrap(), Duration::from_secs(60));
-        for bad in [json!(0), json!(-1), json!(1.5), json!("60"), json!(MAX_TTL_SECONDS + 1)] {
+        assert_eq!(
+            ttl(&obj(json!({"ttl_seconds": 60}))).unwrap(),
+            Duration::from_secs(60)
+        );
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!("60"),
+            json!(MAX_TTL_SECONDS + 1),
+        ] {
             assert!(ttl(&obj(json!({"ttl_seconds": bad}))).is_err());
         }
         assert_eq!(level(&obj(json!({"level": "DEBUG"}))).unwrap(), "debug");
         assert!(level(&obj(json!({"level": "loud"}))).is_err());
-        assert!(only(&obj(json!({"levle": 1})), &["level"]).unwrap_err().contains("'levle'"));
+        assert!(only(&obj(json!({"levle": 1})), &["level"])
+            .unwrap_err()
+            .contains("'levle'"));
     }
 }

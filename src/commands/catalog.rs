@@ -58,20 +58,29 @@ fn ttl() -> Value {
 }
 
 fn temporary_result() -> Value {
-    object(json!({
-        "hash": {"type": "string", "description": "Hex hash of the temporary config."},
-        "ttl_seconds": {"type": "integer"},
-        "reverts_at_unix_ms": {"type": "integer"},
-        "level": {"type": "string"}
-    }), &["hash", "ttl_seconds", "reverts_at_unix_ms"])
+    object(
+        json!({
+            "hash": {"type": "string", "description": "Hex hash of the temporary config."},
+            "ttl_seconds": {"type": "integer"},
+            "reverts_at_unix_ms": {"type": "integer"},
+            "level": {"type": "string"}
+        }),
+        &["hash", "ttl_seconds", "reverts_at_unix_ms"],
+    )
 }
 
 /// The JSON Schema of a command's request data.
 pub fn arguments(name: &str) -> Value {
     match name {
         "validate" => object(json!({"id": id(), "files": files()}), &["files"]),
-        "temporary_config" => object(json!({"id": id(), "files": files(), "ttl_seconds": ttl()}), &["files", "ttl_seconds"]),
-        "log_level" => object(json!({"id": id(), "level": {"type": "string", "enum": LEVELS}, "ttl_seconds": ttl()}), &["level", "ttl_seconds"]),
+        "temporary_config" => object(
+            json!({"id": id(), "files": files(), "ttl_seconds": ttl()}),
+            &["files", "ttl_seconds"],
+        ),
+        "log_level" => object(
+            json!({"id": id(), "level": {"type": "string", "enum": LEVELS}, "ttl_seconds": ttl()}),
+            &["level", "ttl_seconds"],
+        ),
         _ => object(json!({"id": id()}), &[]),
     }
 }
@@ -168,7 +177,10 @@ mod tests {
             assert!(spec(n).is_some(), "{n}");
         }
         for n in DEFAULT_COMMANDS.split(',') {
-            assert!(!spec(n).unwrap().changing, "{n} is on by default, so it must not change anything");
+            assert!(
+                !spec(n).unwrap().changing,
+                "{n} is on by default, so it must not change anything"
+            );
         }
     }
 }

@@ -184,7 +184,10 @@ mod tests {
     }
 
     fn gate(allowed: &[&str]) -> Gate {
-        Gate::new(allowed.iter().map(|s| s.to_string()).collect(), Limits::new(1 << 20))
+        Gate::new(
+            allowed.iter().map(|s| s.to_string()).collect(),
+            Limits::new(1 << 20),
+        )
     }
 
     #[test]
@@ -193,7 +196,10 @@ mod tests {
         let now = Instant::now();
         assert!(g.admit(now, &msg("health", "{}")).is_ok());
         let e = error(g.admit(now, &msg("reload", "{}")).unwrap_err());
-        assert!(e.contains("commands = health") && e.contains("'reload' is not listed"), "{e}");
+        assert!(
+            e.contains("commands = health") && e.contains("'reload' is not listed"),
+            "{e}"
+        );
         let e = error(g.admit(now, &msg("frobnicate", "{}")).unwrap_err());
         assert!(e.starts_with("unknown command 'frobnicate'"), "{e}");
     }
@@ -206,7 +212,10 @@ mod tests {
         g.started(&r.command);
         let e = error(g.admit(now, &msg("log_level", "{}")).unwrap_err());
         assert!(e.starts_with("busy: 'reload'"), "{e}");
-        assert!(g.admit(now, &msg("health", "{}")).is_ok(), "read-only commands still run");
+        assert!(
+            g.admit(now, &msg("health", "{}")).is_ok(),
+            "read-only commands still run"
+        );
         g.finished("reload");
         assert!(g.admit(now, &msg("log_level", "{}")).is_ok());
     }
@@ -215,11 +224,15 @@ mod tests {
     fn bursts_are_limited_then_refilled() {
         let mut g = gate(&["health"]);
         let t0 = Instant::now();
-        let ok = (0..15).filter(|_| g.admit(t0, &msg("health", "{}")).is_ok()).count();
+        let ok = (0..15)
+            .filter(|_| g.admit(t0, &msg("health", "{}")).is_ok())
+            .count();
         assert_eq!(ok, 10);
         let e = error(g.admit(t0, &msg("health", "{}")).unwrap_err());
         assert!(e.starts_with("rate limit"), "{e}");
-        assert!(g.admit(t0 + Duration::from_millis(1100), &msg("health", "{}")).is_ok());
+        assert!(g
+            .admit(t0 + Duration::from_millis(1100), &msg("health", "{}"))
+            .is_ok());
     }
 
     #[test]
@@ -228,7 +241,11 @@ mod tests {
         let now = Instant::now();
         let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(70 << 10));
         assert!(error(g.admit(now, &msg("health", &big)).unwrap_err()).starts_with("size limit"));
-        let other = CustomMessage { capability: "com.example.x".into(), r#type: "y".into(), data: vec![] };
+        let other = CustomMessage {
+            capability: "com.example.x".into(),
+            r#type: "y".into(),
+            data: vec![],
+        };
         let reply = g.admit(now, &other).unwrap_err();
         assert_eq!(reply.capability, CAPABILITY);
         assert!(error(reply).contains("unknown custom capability 'com.example.x'"));

@@ -61,7 +61,10 @@ pub enum Job {
     },
     /// A reload waiting for the new pipeline: done when the generation
     /// passes `from`.
-    Reload { from: u64, since: std::time::Instant },
+    Reload {
+        from: u64,
+        since: std::time::Instant,
+    },
 }
 
 /// Builds a reply message.
@@ -97,7 +100,10 @@ pub fn parse(m: &CustomMessage) -> Result<Request, CustomMessage> {
         Value::Object(Map::new())
     } else {
         serde_json::from_str(text).map_err(|e| {
-            fail(&Value::Null, format!("malformed request: data is not JSON ({e})"))
+            fail(
+                &Value::Null,
+                format!("malformed request: data is not JSON ({e})"),
+            )
         })?
     };
     let Value::Object(mut args) = value else {
@@ -148,7 +154,11 @@ mod tests {
 
     #[test]
     fn a_request_splits_into_id_and_arguments() {
-        let r = parse(&msg("log_level", r#"{"id":"a1","level":"debug","ttl_seconds":60}"#)).unwrap();
+        let r = parse(&msg(
+            "log_level",
+            r#"{"id":"a1","level":"debug","ttl_seconds":60}"#,
+        ))
+        .unwrap();
         assert_eq!(r.id, Value::String("a1".into()));
         assert_eq!(r.command, "log_level");
         assert_eq!(r.args.len(), 2);
@@ -176,7 +186,13 @@ mod tests {
             let e = parse(&msg("health", data)).unwrap_err();
             let b = body(&e);
             assert_eq!(b["ok"], false, "{data}");
-            assert!(b["error"].as_str().unwrap().starts_with("malformed request"), "{data}");
+            assert!(
+                b["error"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("malformed request"),
+                "{data}"
+            );
             assert_eq!(e.capability, CAPABILITY);
             assert_eq!(e.r#type, REPLY_TYPE);
         }

@@ -101,7 +101,12 @@ pub fn effective_config(c: Option<EffectiveConfig>) -> Value {
         .map(|m| {
             m.config_map
                 .into_iter()
-                .map(|(k, f)| (k, Value::String(String::from_utf8_lossy(&f.body).into_owned())))
+                .map(|(k, f)| {
+                    (
+                        k,
+                        Value::String(String::from_utf8_lossy(&f.body).into_owned()),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -144,15 +149,25 @@ mod tests {
     #[test]
     fn totals_sum_by_kind_and_plugins_lose_their_index() {
         let mut m = Metrics::default();
-        let c = |records, retries| Counters { records, retries, ..Default::default() };
-        m.components.insert("input:dummy.0".into(), (Kind::Input, c(10, 0)));
-        m.components.insert("input:dummy.1".into(), (Kind::Input, c(5, 0)));
-        m.components.insert("output:stdout.0".into(), (Kind::Output, c(12, 3)));
+        let c = |records, retries| Counters {
+            records,
+            retries,
+            ..Default::default()
+        };
+        m.components
+            .insert("input:dummy.0".into(), (Kind::Input, c(10, 0)));
+        m.components
+            .insert("input:dummy.1".into(), (Kind::Input, c(5, 0)));
+        m.components
+            .insert("output:stdout.0".into(), (Kind::Output, c(12, 3)));
         let t = totals(&m);
         assert_eq!(t["records_in"], 15);
         assert_eq!(t["records_out"], 12);
         assert_eq!(t["retries"], 3);
-        assert_eq!(plugins_in_use(Some(&m)), vec!["input:dummy", "output:stdout"]);
+        assert_eq!(
+            plugins_in_use(Some(&m)),
+            vec!["input:dummy", "output:stdout"]
+        );
         assert_eq!(metrics(&m)["components"]["output:stdout.0"]["retries"], 3);
     }
 }

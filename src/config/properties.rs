@@ -784,7 +784,11 @@ mod tests {
         assert_eq!(s.commands.len(), COMMAND_NAMES.len());
         let s = parse(&raw(&[("endpoint", "ws://x"), ("commands", "none")])).unwrap();
         assert!(s.commands.is_empty());
-        let s = parse(&raw(&[("endpoint", "ws://x"), ("commands", "health, Reload")])).unwrap();
+        let s = parse(&raw(&[
+            ("endpoint", "ws://x"),
+            ("commands", "health, Reload"),
+        ]))
+        .unwrap();
         assert_eq!(s.commands, vec!["health".to_string(), "reload".to_string()]);
         let e = parse(&raw(&[("endpoint", "ws://x"), ("commands", "health,rm")])).unwrap_err();
         assert_eq!(e[0].key, "commands");

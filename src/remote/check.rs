@@ -63,13 +63,14 @@ impl RemoteConfig {
         };
         let expanded = self.vars().expand_map(map);
         let policy = self.machine.policy();
-        let candidate = match expanded.and_then(|m| policy.check(Some(&m)).map_err(|r| r.to_string())) {
-            Ok(c) => c,
-            Err(e) => {
-                report.policy = Err(self.redacted(&e));
-                return CheckStart::Done(report);
-            }
-        };
+        let candidate =
+            match expanded.and_then(|m| policy.check(Some(&m)).map_err(|r| r.to_string())) {
+                Ok(c) => c,
+                Err(e) => {
+                    report.policy = Err(self.redacted(&e));
+                    return CheckStart::Done(report);
+                }
+            };
         let Some(layout) = self.layout.as_ref().map(check_layout) else {
             report.policy = Err("no managed_config is set".into());
             return CheckStart::Done(report);
@@ -99,7 +100,11 @@ impl RemoteConfig {
                     report.fluent_bit = Some(Err(format!("cannot start the --dry-run check: {e}")));
                     return CheckStart::Done(report);
                 }
-                self.background = Some(Background { done, cancel, check: true });
+                self.background = Some(Background {
+                    done,
+                    cancel,
+                    check: true,
+                });
                 self.check_pending = Some(report);
                 CheckStart::Running
             }

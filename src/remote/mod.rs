@@ -12,6 +12,7 @@
 //! steps through [`Host`] (signal, dry run) and the file modules.
 
 pub mod apply;
+pub mod check;
 pub mod files;
 mod host;
 pub mod keys;
@@ -20,9 +21,8 @@ pub mod policy;
 pub mod record;
 mod render;
 pub mod scan;
-pub mod check;
-pub mod temporary;
 pub mod staging;
+pub mod temporary;
 pub mod validate;
 pub mod vars;
 

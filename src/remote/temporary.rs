@@ -276,18 +276,28 @@ impl RemoteConfig {
             return;
         }
         let Some(restore) = load_restore(&layout) else {
-            crate::error!("temporary change {}: what to restore is missing from state_dir; it stays", hex(&t.hash));
+            crate::error!(
+                "temporary change {}: what to restore is missing from state_dir; it stays",
+                hex(&t.hash)
+            );
             self.temporary = None;
             return clear(&layout);
         };
         t.reverting = true;
-        crate::info!("temporary change {} ({}) ends: restoring the config that ran before", hex(&t.hash), t.label);
+        crate::info!(
+            "temporary change {} ({}) ends: restoring the config that ran before",
+            hex(&t.hash),
+            t.label
+        );
         self.revert_hash = Some(restore.config_hash.clone());
         if restore.config_hash.is_empty() {
             // No server config ran before: nothing of the server's to
             // report, so the revert stays the agent's own.
             let mut r = restore;
-            r.config_hash = local_hash("revert", r.config.as_ref().unwrap_or(&AgentConfigMap::default()));
+            r.config_hash = local_hash(
+                "revert",
+                r.config.as_ref().unwrap_or(&AgentConfigMap::default()),
+            );
             self.revert_hash = Some(r.config_hash.clone());
             self.machine.offer_local(r);
         } else {
@@ -307,8 +317,16 @@ impl RemoteConfig {
         self.revert_hash = None;
         clear(layout);
         match outcome {
-            Ok(()) => crate::info!("temporary change {} ({}) reverted: the config that ran before is back", hex(&t.hash), t.label),
-            Err(e) => crate::error!("temporary change {} ({}): the revert failed: {e}", hex(&t.hash), t.label),
+            Ok(()) => crate::info!(
+                "temporary change {} ({}) reverted: the config that ran before is back",
+                hex(&t.hash),
+                t.label
+            ),
+            Err(e) => crate::error!(
+                "temporary change {} ({}): the revert failed: {e}",
+                hex(&t.hash),
+                t.label
+            ),
         }
         self.reverted.push(t);
     }
@@ -338,7 +356,13 @@ mod tests {
     #[test]
     fn local_hash_depends_on_files_and_label() {
         let mut m = AgentConfigMap::default();
-        m.config_map.insert("a".into(), AgentConfigFile { body: b"x".to_vec(), content_type: String::new() });
+        m.config_map.insert(
+            "a".into(),
+            AgentConfigFile {
+                body: b"x".to_vec(),
+                content_type: String::new(),
+            },
+        );
         let h = local_hash("t", &m);
         assert_eq!(h, local_hash("t", &m));
         assert_ne!(h, local_hash("u", &m));
@@ -348,7 +372,12 @@ mod tests {
 
     #[test]
     fn a_past_deadline_is_due_now() {
-        let t = Temporary { hash: vec![], deadline_unix_ms: 1, label: String::new(), reverting: false };
+        let t = Temporary {
+            hash: vec![],
+            deadline_unix_ms: 1,
+            label: String::new(),
+            reverting: false,
+        };
         let now = Instant::now();
         assert_eq!(t.due_at(now), now);
     }

@@ -16,7 +16,11 @@ pub fn reply_to(server: &TestServer, id: &Value, timeout: Duration) -> Value {
         if let Some(v) = replies(server).into_iter().find(|v| v["id"] == *id) {
             return v;
         }
-        assert!(Instant::now() < end, "no reply to {id}; got {:#?}", replies(server));
+        assert!(
+            Instant::now() < end,
+            "no reply to {id}; got {:#?}",
+            replies(server)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
