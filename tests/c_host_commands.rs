@@ -354,6 +354,13 @@ fn one_changing_command_at_a_time_then_log_level_and_reload() {
     assert_eq!(r["result"]["level"], "debug");
     assert_eq!(s.managed(), "[SERVICE]\n    Log_Level debug\n");
     s.wait_managed("", Duration::from_secs(10));
+    // The revert has ended (its reload confirmed) once its state is gone.
+    let end = Instant::now() + WAIT;
+    while !s.state_files().is_empty() {
+        assert!(Instant::now() < end, "{:?}", s.state_files());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
 
     let before = host.reloads();
     let r = ask(&server, "reload", json!({"id": "rl"}));
