@@ -81,10 +81,11 @@ impl Gate {
 
     /// Checks one incoming message. `Ok` means run it; `Err` is the reply.
     pub fn admit(&mut self, now: Instant, m: &CustomMessage) -> Result<Request, CustomMessage> {
+        // Every message costs a token, so a flood of any kind is limited.
+        let rate_ok = self.take_token(now);
         if m.capability != CAPABILITY {
             return Err(unknown_capability(m));
         }
-        let rate_ok = self.take_token(now);
         let config = matches!(m.r#type.as_str(), "validate" | "temporary_config");
         let max = if config {
             self.limits.max_config_request_bytes
