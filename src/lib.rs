@@ -10,6 +10,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod agent;
+pub mod commands;
 pub mod config;
 pub mod core;
 pub mod fault;

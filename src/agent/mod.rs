@@ -2,6 +2,7 @@
 //! generation. Host callbacks talk to it only through a channel, so none of
 //! them waits on the network.
 
+mod commands;
 mod connection;
 mod control;
 mod exchange;

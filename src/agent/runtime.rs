@@ -82,6 +82,13 @@ pub(super) struct Runtime {
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
+    /// Fluent Bit commands: who may run what, and the ones still running.
+    pub(super) gate: crate::commands::Gate,
+    pub(super) running: Vec<(crate::commands::Request, crate::commands::Job)>,
+    /// The job a command runner left to poll.
+    pub(super) pending: Option<crate::commands::Job>,
+    /// Connection history for `diagnostics`, newest last.
+    pub(super) links: std::collections::VecDeque<String>,
 }
 
 impl Runtime {
@@ -147,7 +154,16 @@ impl Runtime {
             steer,
             other: Default::default(),
             recovering: None,
+            gate: crate::commands::Gate::new(Vec::new(), crate::commands::Limits::new(0)),
+            running: Vec::new(),
+            pending: None,
+            links: Default::default(),
         };
+        rt.gate.update(
+            rt.settings.commands.clone(),
+            crate::commands::Limits::new(rt.settings.max_config_size),
+        );
+        rt.advertise_commands();
         rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
@@ -190,6 +206,8 @@ impl Runtime {
         if self.remote.poll_background() {
             self.remote_status();
         }
+        self.commands_step();
+        self.temporary_audit();
         self.steer_step();
         if Instant::now() >= self.next_sample {
             self.sample();
@@ -311,6 +329,10 @@ impl Runtime {
             || new.max_message_size != self.settings.max_message_size;
         self.steer.on_new_section(&new, &self.state);
         self.client.set_capabilities(capabilities(&new));
+        self.gate.update(
+            new.commands.clone(),
+            crate::commands::Limits::new(new.max_config_size),
+        );
         self.settings = new;
         if packing_changed || *self.steer.profile() != before {
             info!(

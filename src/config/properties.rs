@@ -18,6 +18,22 @@ use crate::transport::endpoint::Endpoint;
 pub const DEFAULT_DENY_PLUGINS: &str =
     "exec,exec_wasi,lua,wasm,tensorflow,calyptia,calyptia_fleet,exit,file";
 
+/// Every command of the `io.fluentbit.command` capability. Named here, with
+/// the default list, so the property table needs nothing from `commands`
+/// (which reads them from here).
+pub const COMMAND_NAMES: &[&str] = &[
+    "describe",
+    "health",
+    "metrics",
+    "validate",
+    "diagnostics",
+    "reload",
+    "temporary_config",
+    "log_level",
+];
+/// The read-only commands: on unless the operator says otherwise.
+pub const DEFAULT_COMMANDS: &str = "describe,health,metrics,validate,diagnostics";
+
 /// One documented property.
 pub struct PropertySpec {
     pub name: &'static str,
@@ -72,6 +88,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("tls.csr", Some("off"), false, "Request a client certificate from the server by CSR when there is none or it nears expiry. The private key never leaves `state_dir`."),
     prop!("own_telemetry", Some("off"), false, "Accept own metrics and own logs offers: Fluent Bit's internal metrics and logs sent to the offered OTLP/HTTP endpoint."),
     prop!("other_connections", Some("off"), false, "Accept other connection settings: named destinations that remote configs reference as variables."),
+    prop!("commands", Some(DEFAULT_COMMANDS), false, "Fluent Bit commands the server may run (comma list), `all` or `none`. The changing ones (`reload`, `temporary_config`, `log_level`) are off unless listed. See Commands."),
 ];
 
 /// Keys Fluent Bit itself consumes for every input; not ours to warn about.
@@ -234,6 +251,8 @@ pub struct Settings {
     pub max_config_size: usize,
     pub health_gate: Duration,
     pub steering: Steering,
+    /// The commands the server may run, by name.
+    pub commands: Vec<String>,
 }
 
 /// What the server may change about connections, each part off unless the
@@ -552,6 +571,8 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         );
     }
 
+    let commands = commands(&mut r);
+
     if !r.errors.is_empty() {
         return Err(r.errors);
     }
@@ -579,7 +600,33 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         max_config_size,
         health_gate,
         steering,
+        commands,
     })
+}
+
+fn commands(r: &mut Reader<'_>) -> Vec<String> {
+    let v = r.value("commands").unwrap_or("none");
+    match v.to_ascii_lowercase().as_str() {
+        "all" => return COMMAND_NAMES.iter().map(|c| c.to_string()).collect(),
+        "none" => return Vec::new(),
+        _ => {}
+    }
+    let mut out: Vec<String> = Vec::new();
+    for c in list(v) {
+        let c = c.to_ascii_lowercase();
+        if !COMMAND_NAMES.contains(&c.as_str()) {
+            r.fail(
+                "commands",
+                format!(
+                    "unknown command '{c}'; expected all, none or a comma list of {}",
+                    COMMAND_NAMES.join(", ")
+                ),
+            );
+        } else if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -738,6 +785,24 @@ mod tests {
                 p.name
             );
         }
+    }
+
+    #[test]
+    fn commands_default_to_the_read_only_ones() {
+        let s = parse(&raw(&[("endpoint", "ws://x")])).unwrap();
+        assert_eq!(s.commands.join(","), DEFAULT_COMMANDS);
+        let s = parse(&raw(&[("endpoint", "ws://x"), ("commands", "all")])).unwrap();
+        assert_eq!(s.commands.len(), COMMAND_NAMES.len());
+        let s = parse(&raw(&[("endpoint", "ws://x"), ("commands", "none")])).unwrap();
+        assert!(s.commands.is_empty());
+        let s = parse(&raw(&[
+            ("endpoint", "ws://x"),
+            ("commands", "health, Reload"),
+        ]))
+        .unwrap();
+        assert_eq!(s.commands, vec!["health".to_string(), "reload".to_string()]);
+        let e = parse(&raw(&[("endpoint", "ws://x"), ("commands", "health,rm")])).unwrap_err();
+        assert_eq!(e[0].key, "commands");
     }
 
     #[test]

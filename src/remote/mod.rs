@@ -12,6 +12,7 @@
 //! steps through [`Host`] (signal, dry run) and the file modules.
 
 pub mod apply;
+pub mod check;
 pub mod files;
 mod host;
 pub mod keys;
@@ -21,6 +22,7 @@ pub mod record;
 mod render;
 pub mod scan;
 pub mod staging;
+pub mod temporary;
 pub mod validate;
 pub mod vars;
 
@@ -132,11 +134,26 @@ pub struct RemoteConfig {
     waker: Arc<dyn Fn() + Send + Sync>,
     /// The newest config as the server wrote it, for `${opamp.…}` changes.
     render: Render,
+    /// The temporary change in force, and the hash of its revert once that
+    /// has started.
+    temporary: Option<temporary::Temporary>,
+    revert_hash: Option<Vec<u8>>,
+    reverted: Vec<temporary::Temporary>,
+    /// Audit lines of temporary changes a server config cancelled.
+    cancelled: Vec<String>,
+    /// The latest apply outcomes, newest last, for `diagnostics`.
+    history: std::collections::VecDeque<String>,
+    /// The outcome of the last `validate` check, until taken.
+    check_result: Option<check::CheckReport>,
+    /// The policy verdict of the check whose dry run runs in `background`.
+    check_pending: Option<check::CheckReport>,
 }
 
 struct Background {
     done: Receiver<Result<(), String>>,
     cancel: Arc<AtomicBool>,
+    /// A `validate` check (apply nothing), not a step of the machine.
+    check: bool,
 }
 
 impl Drop for RemoteConfig {
@@ -175,6 +192,14 @@ impl RemoteConfig {
         };
         let startup = resume.status.clone();
         let render = Render::load(opts.layout.as_ref().map(|l| l.state.as_path()));
+        let temporary = opts.layout.as_ref().and_then(temporary::load);
+        if let Some(t) = &temporary {
+            crate::info!(
+                "temporary change {} ({}) is in force; it reverts at its deadline",
+                record::hex(&t.hash),
+                t.label
+            );
+        }
         RemoteConfig {
             machine: Machine::new(opts.policy, opts.timing, resume),
             layout: opts.layout,
@@ -183,6 +208,13 @@ impl RemoteConfig {
             background: None,
             waker: Arc::new(|| {}),
             render,
+            temporary,
+            revert_hash: None,
+            reverted: Vec::new(),
+            cancelled: Vec::new(),
+            history: Default::default(),
+            check_result: None,
+            check_pending: None,
         }
     }
 
@@ -209,16 +241,21 @@ impl RemoteConfig {
                 Err("the --dry-run check stopped unexpectedly; nothing was applied".into())
             }
         };
-        self.background = None;
-        if let Some(layout) = &self.layout {
-            let _ = staging::clear_staging(layout);
-        }
-        if result.is_ok() {
-            crate::fault::checkpoint("validated");
-        }
+        let check = self.background.take().is_some_and(|b| b.check);
         let now = Instant::now();
-        self.machine.done(now, result);
+        if check {
+            self.check_done(result);
+        } else {
+            if let Some(layout) = &self.layout {
+                let _ = staging::clear_staging(layout);
+            }
+            if result.is_ok() {
+                crate::fault::checkpoint("validated");
+            }
+            self.machine.done(now, result);
+        }
         self.drive(now);
+        self.temporary_tick(now);
         true
     }
 
@@ -251,6 +288,11 @@ impl RemoteConfig {
         offer: AgentRemoteConfig,
     ) -> Option<RemoteConfigStatus> {
         crate::fault::checkpoint("received");
+        if self.revert_hash.is_none() {
+            if let Some(line) = self.cancel_temporary(&offer.config_hash) {
+                self.cancelled.push(line);
+            }
+        }
         self.remember_offer(&offer);
         self.machine.offer(offer);
         self.drive(now);
@@ -270,12 +312,20 @@ impl RemoteConfig {
         if applying && self.machine.is_busy() {
             crate::fault::checkpoint("health_gate");
         }
+        self.temporary_tick(now);
     }
 
     /// Fluent Bit refused a reload (new registration unregistered without Init).
     pub fn on_halted(&mut self, now: Instant) {
         self.machine.halted();
         self.drive(now);
+        self.temporary_tick(now);
+    }
+
+    /// Audit lines of temporary changes a server config cancelled since
+    /// the last call.
+    pub fn take_cancelled(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.cancelled)
     }
 
     /// Fluent Bit is exiting after a reload failed in init: restores the
@@ -292,6 +342,7 @@ impl RemoteConfig {
     pub fn on_tick(&mut self, now: Instant, health_ok: Option<bool>) {
         self.machine.tick(now, health_ok);
         self.drive(now);
+        self.temporary_tick(now);
     }
 
     /// Fluent Bit's reload count (`/api/v2/reload`), when the HTTP server
@@ -343,7 +394,18 @@ impl RemoteConfig {
 
     /// When the agent loop should call [`RemoteConfig::on_tick`] at the latest.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.machine.next_deadline()
+        let machine = self.machine.next_deadline();
+        // A revert that must wait for a running apply starts on that
+        // apply's own events; a past deadline here would spin the loop.
+        let revert = self
+            .temporary
+            .as_ref()
+            .filter(|t| !t.reverting && !self.machine.is_busy() && self.background.is_none())
+            .map(|t| t.due_at(Instant::now()));
+        match (machine, revert) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn applied_hash(&self) -> Option<&[u8]> {
@@ -352,6 +414,35 @@ impl RemoteConfig {
 
     pub fn is_busy(&self) -> bool {
         self.machine.is_busy()
+    }
+
+    /// The pipeline generation that ran last (PreRun).
+    pub fn generation(&self) -> u64 {
+        self.machine.generation()
+    }
+
+    pub fn hot_reload(&self) -> Option<bool> {
+        self.machine.hot_reload()
+    }
+
+    /// The latest apply outcomes, oldest first: unix seconds, hash, result.
+    pub fn history(&self) -> Vec<String> {
+        self.history.iter().cloned().collect()
+    }
+
+    fn remember_outcome(&mut self, o: &Outcome) {
+        const KEEP: usize = 20;
+        let secs = temporary::unix_ms() / 1000;
+        let what = if o.applied {
+            "APPLIED".to_string()
+        } else {
+            format!("FAILED: {}", o.error)
+        };
+        if self.history.len() == KEEP {
+            self.history.pop_front();
+        }
+        self.history
+            .push_back(format!("{secs} {} {what}", record::hex(&o.hash)));
     }
 
     /// Carries out the machine's steps until it waits for something. `now`
@@ -414,7 +505,11 @@ impl RemoteConfig {
             });
         match spawned {
             Ok(_) => {
-                self.background = Some(Background { done, cancel });
+                self.background = Some(Background {
+                    done,
+                    cancel,
+                    check: false,
+                });
                 None
             }
             Err(e) => Some(Err(format!("cannot start the --dry-run check: {e}"))),
@@ -436,6 +531,7 @@ impl RemoteConfig {
             Action::Commit => io(staging::commit(layout)),
             Action::Persist(outcome) => {
                 persist(layout, outcome);
+                self.remember_outcome(outcome);
                 Ok(())
             }
         }
