@@ -16,6 +16,7 @@ pub mod fbconf;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod lifecycle;
+pub mod packages;
 pub mod logging;
 pub mod plugin;
 pub mod proto;

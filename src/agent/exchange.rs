@@ -130,6 +130,9 @@ impl Runtime {
             match a {
                 Action::ApplyRemoteConfig(rc) => {
                     super::fault::inject("offer");
+                    let Some(rc) = self.hold_for_packages(rc) else {
+                        continue;
+                    };
                     if let Some(st) = self.remote.on_offer(Instant::now(), rc) {
                         self.client.set_remote_config_status(st);
                     }
@@ -137,6 +140,7 @@ impl Runtime {
                 }
                 Action::Restart => self.restart_command(),
                 Action::ConnectionSettings(cs) => self.connection_offers(*cs),
+                Action::Packages(pa) => self.packages_offer(*pa),
                 Action::CustomMessage(m) => {
                     debug!(
                         "ignoring a custom message of capability '{}' (not supported)",

@@ -79,6 +79,8 @@ pub(super) struct Runtime {
     pub(super) steer: super::steer::Steer,
     /// The other connections (named destinations) in use.
     pub(super) other: super::steer::OtherState,
+    /// Addon packages (with `packages on`) and a config waiting for them.
+    pub(super) packages: super::packages::PackageState,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
@@ -120,6 +122,7 @@ impl Runtime {
         // Recovers from a crash in the middle of an apply before anything
         // else, so the first status already tells the truth.
         let mut remote = RemoteConfig::new(&settings, &args);
+        let pkg_notifier = notifier.clone();
         remote.set_waker(Arc::new(move || notifier.send(Control::Wake)));
         let mut rt = Runtime {
             settings,
@@ -139,8 +142,10 @@ impl Runtime {
             failures_in_a_row: 0,
             steer,
             other: Default::default(),
+            packages: Default::default(),
             recovering: None,
         };
+        rt.load_packages(pkg_notifier);
         rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
@@ -183,6 +188,7 @@ impl Runtime {
         if self.remote.poll_background() {
             self.remote_status();
         }
+        self.packages_step();
         self.steer_step();
         if Instant::now() >= self.next_sample {
             self.sample();
@@ -305,6 +311,7 @@ impl Runtime {
         self.steer.on_new_section(&new, &self.state);
         self.client.set_capabilities(capabilities(&new));
         self.settings = new;
+        self.packages_settings();
         if packing_changed || *self.steer.profile() != before {
             info!(
                 "OpAMP connection settings changed; reconnecting to {}",
@@ -379,6 +386,8 @@ fn capabilities(s: &Settings) -> Capabilities {
         reports_connection_settings_status: s.steering.connection_settings
             || s.steering.other_connections
             || s.steering.own_telemetry,
+        accepts_packages: s.packages.enabled,
+        reports_package_statuses: s.packages.enabled,
         ..Default::default()
     }
 }

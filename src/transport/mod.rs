@@ -10,6 +10,7 @@
 //! `Debug` or `Display` output in this module carries them.
 
 pub mod body;
+pub mod download;
 pub(crate) mod connector;
 mod dns;
 pub mod endpoint;
