@@ -109,6 +109,10 @@ fn run(store: &Store, job: &Job, c: &Counters) -> Result<u64, String> {
         .map_err(|e| format!("cannot create a download file in state_dir: {e}"))?;
     let r = download_verified(store, job, c, &tmp);
     let _ = std::fs::remove_file(&tmp);
+    // Only when empty: one download at a time, so nothing else is in it.
+    if let Some(dir) = tmp.parent() {
+        let _ = std::fs::remove_dir(dir);
+    }
     r
 }
 

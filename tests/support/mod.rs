@@ -17,6 +17,7 @@
 
 pub mod agent;
 pub mod certs;
+pub mod file_server;
 pub mod fluent_bit;
 pub mod http_server;
 pub mod messages;
