@@ -207,10 +207,17 @@ impl Packages {
 
     fn start_next(&mut self) {
         while self.running.is_none() {
-            let Some(job) = self.queue.pop_front() else {
+            let Some(mut job) = self.queue.pop_front() else {
                 return;
             };
             let name = job.name.clone();
+            match self.room() {
+                Ok(room) => job.config.max_bytes = room,
+                Err(e) => {
+                    self.set_state(&name, State::Failed(e));
+                    continue;
+                }
+            }
             match fetch::start(self.store.clone(), job, self.wake.clone()) {
                 Ok(r) => {
                     self.set_state(&name, State::Downloading);

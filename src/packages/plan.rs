@@ -106,13 +106,6 @@ impl Packages {
         } else {
             None
         };
-        let used = self.ix.used();
-        let room = self.limits.quota.saturating_sub(used);
-        if room == 0 {
-            return Err(format!(
-                "packages.quota is full ({used} bytes stored); nothing more is downloaded"
-            ));
-        }
         let mut headers = Headers::new();
         for h in file.headers.iter().flat_map(|h| h.headers.iter()) {
             // The value may be a token: the message names the header only.
@@ -123,8 +116,7 @@ impl Packages {
                 )
             })?;
         }
-        let mut config = self.limits.download.clone();
-        config.max_bytes = self.limits.max_size.min(room);
+        let config = self.limits.download.clone();
         Ok(Job {
             name: name.to_string(),
             url: file.download_url.clone(),
@@ -135,6 +127,19 @@ impl Packages {
             config,
             stage_to,
         })
+    }
+
+    /// The room a download may fill: the size cap, or what the quota has
+    /// left now (earlier downloads of the same offer count).
+    pub(super) fn room(&self) -> Result<u64, String> {
+        let used = self.ix.used();
+        let room = self.limits.quota.saturating_sub(used);
+        if room == 0 {
+            return Err(format!(
+                "packages.quota is full ({used} bytes stored); nothing more is downloaded"
+            ));
+        }
+        Ok(self.limits.max_size.min(room))
     }
 
     /// A too-large download may have met the quota rather than the cap:
