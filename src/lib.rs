@@ -16,8 +16,8 @@ pub mod fbconf;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod lifecycle;
-pub mod packages;
 pub mod logging;
+pub mod packages;
 pub mod plugin;
 pub mod proto;
 pub mod remote;

@@ -18,7 +18,9 @@ use support::file_server::FileServer;
 use support::{Recorded, TestServer};
 
 fn sha(b: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, b).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, b)
+        .as_ref()
+        .to_vec()
 }
 
 struct Pkg<'a> {
@@ -83,7 +85,7 @@ fn latest(rec: &Recorded) -> Option<PackageStatuses> {
         .iter()
         .flat_map(|c| c.messages())
         .filter_map(|m| m.package_statuses)
-        .last()
+        .next_back()
 }
 
 /// Waits until every named package has left pending/downloading.
@@ -139,11 +141,20 @@ fn https_install_upgrade_and_removal() {
         ],
     );
     server.wait_until("connect", Duration::from_secs(10), |r| !r.ws.is_empty());
-    let mut p = pkg("parsers", "1", files.url("hdr", "parsers.conf"), b"[PARSER]\n    Name v1\n");
+    let mut p = pkg(
+        "parsers",
+        "1",
+        files.url("hdr", "parsers.conf"),
+        b"[PARSER]\n    Name v1\n",
+    );
     p.headers = &[("Authorization", "Bearer download-token")];
     server.push_ws(offer(&[p]));
     let s = settled(&server, &["parsers"]);
-    assert_eq!(state_of(&s, "parsers").0, PackageStatusEnum::Installed, "{s:?}");
+    assert_eq!(
+        state_of(&s, "parsers").0,
+        PackageStatusEnum::Installed,
+        "{s:?}"
+    );
     assert!(!s.server_provided_all_packages_hash.is_empty());
     let root = agent.state.join("packages");
     assert_eq!(
@@ -151,13 +162,20 @@ fn https_install_upgrade_and_removal() {
         b"[PARSER]\n    Name v1\n"
     );
     let reqs = files.requests();
-    assert!(reqs.iter().all(|r| !r.headers.iter().any(|(k, _)| k == "x-opamp-secret")));
+    assert!(reqs
+        .iter()
+        .all(|r| !r.headers.iter().any(|(k, _)| k == "x-opamp-secret")));
     let text = format!("{:?}", server.recorded().ws[0].messages());
     assert!(!text.contains("download-token"), "a download header leaked");
 
     // Upgrade: v2 becomes current; with no config using v1 it goes.
     files.put("parsers2.conf", b"[PARSER]\n    Name v2\n");
-    server.push_ws(offer(&[pkg("parsers", "2", files.url("f", "parsers2.conf"), b"[PARSER]\n    Name v2\n")]));
+    server.push_ws(offer(&[pkg(
+        "parsers",
+        "2",
+        files.url("f", "parsers2.conf"),
+        b"[PARSER]\n    Name v2\n",
+    )]));
     server.wait_until("v2", Duration::from_secs(30), |r| {
         latest(r).is_some_and(|s| s.packages["parsers"].agent_has_version == "2")
     });
@@ -200,19 +218,45 @@ fn bad_inputs_fail_with_reasons_and_leave_the_rest() {
         ],
     );
     server.wait_until("connect", Duration::from_secs(10), |r| !r.ws.is_empty());
-    server.push_ws(offer(&[pkg("good", "1", files.url("f", "good.conf"), good)]));
+    server.push_ws(offer(&[pkg(
+        "good",
+        "1",
+        files.url("f", "good.conf"),
+        good,
+    )]));
     settled(&server, &["good"]);
 
     let wrong = pkg("mismatch", "1", files.url("f", "x.conf"), b"other content");
     let cases = [
         (wrong, "content hash mismatch"),
-        (pkg("trunc", "1", files.url("trunc", "x.conf"), good), "ended early"),
-        (pkg("loop", "1", files.url("loop", "x.conf"), good), "redirect"),
-        (pkg("missing", "1", files.url("404", "x.conf"), good), "HTTP 404"),
-        (pkg("big", "1", files.url("big", "x.conf"), good), "larger than"),
-        (pkg("gone", "1", files.url("gone", "x.conf"), good), "ended early"),
-        (pkg("..", "1", files.url("f", "x.conf"), good), "could escape"),
-        (pkg("script", "1", files.url("f", "f.lua"), lua), "deny_plugins"),
+        (
+            pkg("trunc", "1", files.url("trunc", "x.conf"), good),
+            "ended early",
+        ),
+        (
+            pkg("loop", "1", files.url("loop", "x.conf"), good),
+            "redirect",
+        ),
+        (
+            pkg("missing", "1", files.url("404", "x.conf"), good),
+            "HTTP 404",
+        ),
+        (
+            pkg("big", "1", files.url("big", "x.conf"), good),
+            "larger than",
+        ),
+        (
+            pkg("gone", "1", files.url("gone", "x.conf"), good),
+            "ended early",
+        ),
+        (
+            pkg("..", "1", files.url("f", "x.conf"), good),
+            "could escape",
+        ),
+        (
+            pkg("script", "1", files.url("f", "f.lua"), lua),
+            "deny_plugins",
+        ),
     ];
     let mut all = vec![pkg("good", "1", files.url("f", "good.conf"), good)];
     let names: Vec<&str> = cases.iter().map(|(p, _)| p.name).collect();
@@ -252,7 +296,12 @@ fn a_restart_mid_download_leaves_nothing_and_fetches_again() {
     let mut agent = Agent::start("pkg-restart", &server.ws_url(), &props);
     agent.keep_state = true;
     server.wait_until("connect", Duration::from_secs(10), |r| !r.ws.is_empty());
-    server.push_ws(offer(&[pkg("slow", "1", files.url("gone", "slow.conf"), &body)]));
+    server.push_ws(offer(&[pkg(
+        "slow",
+        "1",
+        files.url("gone", "slow.conf"),
+        &body,
+    )]));
     wait_for(|| !files.requests().is_empty(), "download started");
     agent.stop();
     let state = agent.state.clone();
@@ -264,7 +313,12 @@ fn a_restart_mid_download_leaves_nothing_and_fetches_again() {
     server.wait_until("connect", Duration::from_secs(10), |r| !r.ws.is_empty());
     assert!(!state.join("packages/.tmp").exists(), "leftovers cleared");
     assert!(stored(&state).is_empty(), "{:?}", stored(&state));
-    server.push_ws(offer(&[pkg("slow", "1", files.url("f", "slow.conf"), &body)]));
+    server.push_ws(offer(&[pkg(
+        "slow",
+        "1",
+        files.url("f", "slow.conf"),
+        &body,
+    )]));
     let s = settled(&server, &["slow"]);
     assert_eq!(state_of(&s, "slow").0, PackageStatusEnum::Installed);
     drop(agent);

@@ -27,7 +27,9 @@ const CONFIG: &str = "[SERVICE]\n    Parsers_File ${opamp.package.parsers.path}\
     [OUTPUT]\n    Name stdout\n    Match pkg\n    Format json_lines\n";
 
 fn sha(b: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, b).as_ref().to_vec()
+    ring::digest::digest(&ring::digest::SHA256, b)
+        .as_ref()
+        .to_vec()
 }
 
 /// One ServerToAgent: the package offer and the config that uses it.
@@ -112,7 +114,7 @@ fn a_parsers_package_and_the_config_using_it_apply_with_one_reload() {
         let st = msgs
             .iter()
             .filter_map(|m| m.remote_config_status.clone())
-            .last()
+            .next_back()
             .unwrap();
         assert_eq!(
             st.status,
@@ -124,7 +126,7 @@ fn a_parsers_package_and_the_config_using_it_apply_with_one_reload() {
         let pkg = msgs
             .iter()
             .filter_map(|m| m.package_statuses.clone())
-            .last()
+            .next_back()
             .unwrap();
         assert_eq!(
             pkg.packages["parsers"].status,

@@ -7,6 +7,7 @@ mod control;
 mod exchange;
 mod fault;
 mod notify;
+mod package_state;
 mod packages;
 mod report;
 mod runtime;

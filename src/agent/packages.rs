@@ -17,20 +17,13 @@ use super::notify::Notifier;
 use super::runtime::Runtime;
 use crate::config::properties::Settings;
 use crate::packages::{Limits, Packages, VAR_PREFIX};
-use crate::proto::{AgentRemoteConfig, PackagesAvailable, RemoteConfigStatus, RemoteConfigStatuses};
+use crate::proto::{
+    AgentRemoteConfig, PackagesAvailable, RemoteConfigStatus, RemoteConfigStatuses,
+};
 use crate::remote::vars::Vars;
 use crate::transport::download::DownloadConfig;
 use crate::transport::{ProxyMode, TlsOptions};
 use crate::{debug, warn};
-
-/// The manager, and a config waiting for its packages.
-#[derive(Default)]
-pub(super) struct PackageState {
-    pub(super) mgr: Option<Packages>,
-    held: Option<AgentRemoteConfig>,
-    /// How a download wakes this thread.
-    wake: Option<Arc<dyn Fn() + Send + Sync>>,
-}
 
 impl Runtime {
     /// At startup: what a previous process stored.
@@ -213,7 +206,10 @@ fn running_file() -> Option<PathBuf> {
     maps.lines().find_map(|l| {
         let mut parts = l.split_whitespace();
         let (lo, hi) = parts.next()?.split_once('-')?;
-        let (lo, hi) = (usize::from_str_radix(lo, 16).ok()?, usize::from_str_radix(hi, 16).ok()?);
+        let (lo, hi) = (
+            usize::from_str_radix(lo, 16).ok()?,
+            usize::from_str_radix(hi, 16).ok()?,
+        );
         let path = parts.nth(4)?;
         (lo <= addr && addr < hi && path.starts_with('/')).then(|| PathBuf::from(path))
     })

@@ -80,7 +80,7 @@ pub(super) struct Runtime {
     /// The other connections (named destinations) in use.
     pub(super) other: super::steer::OtherState,
     /// Addon packages (with `packages on`) and a config waiting for them.
-    pub(super) packages: super::packages::PackageState,
+    pub(super) packages: super::package_state::PackageState,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,

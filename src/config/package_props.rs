@@ -5,7 +5,11 @@ use base64::Engine;
 use super::{PackageSettings, Reader};
 
 pub(super) fn read(r: &mut Reader) -> PackageSettings {
-    let keys: Vec<String> = r.raw.all("packages.signing_key").map(str::to_string).collect();
+    let keys: Vec<String> = r
+        .raw
+        .all("packages.signing_key")
+        .map(str::to_string)
+        .collect();
     let mut signing_keys = Vec::new();
     for k in keys {
         let decoded = base64::engine::general_purpose::STANDARD.decode(k.trim());

@@ -136,8 +136,14 @@ fn download_verified(
             (c.wake)();
         }
     };
-    let size = download::fetch(&job.config, &job.url, &job.headers, &mut sink, &mut progress)
-        .map_err(|e| e.to_string())?;
+    let size = download::fetch(
+        &job.config,
+        &job.url,
+        &job.headers,
+        &mut sink,
+        &mut progress,
+    )
+    .map_err(|e| e.to_string())?;
     let (digest, buf) = sink.inner.finish();
     let file = buf
         .into_inner()

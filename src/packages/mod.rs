@@ -146,7 +146,11 @@ impl Packages {
             match self.plan(&key, p) {
                 Ok(plan::Plan::Have) => {
                     e.state = State::Installed;
-                    e.note = self.entries.get(&key).map(|o| o.note.clone()).unwrap_or_default();
+                    e.note = self
+                        .entries
+                        .get(&key)
+                        .map(|o| o.note.clone())
+                        .unwrap_or_default();
                 }
                 Ok(plan::Plan::Promote(v)) => {
                     self.make_current(&key, v);
@@ -154,7 +158,11 @@ impl Packages {
                 }
                 Ok(plan::Plan::Fetch(job)) => {
                     let already = self.running.as_ref().is_some_and(|r| r.name == key);
-                    e.state = if already { State::Downloading } else { State::Pending };
+                    e.state = if already {
+                        State::Downloading
+                    } else {
+                        State::Pending
+                    };
                     if !already {
                         self.queue.push_back(*job);
                     }
@@ -331,7 +339,10 @@ impl Packages {
         for (name, p) in self.ix.packages.iter_mut() {
             for v in std::mem::take(&mut p.kept) {
                 if let Err(e) = self.store.remove_version(name, &v.version) {
-                    crate::warn!("package '{name}': cannot remove version '{}': {e}", v.version);
+                    crate::warn!(
+                        "package '{name}': cannot remove version '{}': {e}",
+                        v.version
+                    );
                 }
             }
             if p.removed && !in_use(name) {

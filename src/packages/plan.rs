@@ -47,10 +47,12 @@ impl Packages {
         names::check_part("package name", name, false)?;
         let top = is_top_level(p);
         if top && !self.limits.agent {
-            return Err("refused: this agent does not accept the top-level agent package \
+            return Err(
+                "refused: this agent does not accept the top-level agent package \
                  (a new plugin build or Fluent Bit); the operator turns it on with \
                  'packages.agent on', and image-based deployments ship a new image instead"
-                .into());
+                    .into(),
+            );
         }
         let file = p
             .file
@@ -71,7 +73,9 @@ impl Packages {
         download::check_url(&file.download_url, self.limits.download.allow_http)
             .map_err(|e| e.to_string())?;
         if file.content_hash.len() != 32 {
-            return Err("the offer has no SHA-256 content_hash; nothing unverified is installed".into());
+            return Err(
+                "the offer has no SHA-256 content_hash; nothing unverified is installed".into(),
+            );
         }
         let v = Version {
             version,
@@ -88,7 +92,8 @@ impl Packages {
         if let Some(k) = stored.and_then(|s| s.kept.iter().find(|k| same(k))) {
             return Ok(Plan::Promote(k.clone()));
         }
-        self.fetch_job(name, v, file, top).map(|j| Plan::Fetch(Box::new(j)))
+        self.fetch_job(name, v, file, top)
+            .map(|j| Plan::Fetch(Box::new(j)))
     }
 
     fn fetch_job(
@@ -145,7 +150,9 @@ impl Packages {
     /// A too-large download may have met the quota rather than the cap:
     /// say which.
     pub(super) fn explain(&self, why: String) -> String {
-        if why.contains("larger than") && self.limits.quota.saturating_sub(self.ix.used()) < self.limits.max_size {
+        if why.contains("larger than")
+            && self.limits.quota.saturating_sub(self.ix.used()) < self.limits.max_size
+        {
             format!(
                 "{why}: packages.quota ({} bytes) would be exceeded ({} bytes already stored)",
                 self.limits.quota,

@@ -149,7 +149,8 @@ impl Store {
             p.current = p.current.take().filter(exists);
             p.kept.retain(exists);
         }
-        ix.packages.retain(|_, p| p.current.is_some() || !p.kept.is_empty());
+        ix.packages
+            .retain(|_, p| p.current.is_some() || !p.kept.is_empty());
         ix
     }
 
@@ -187,7 +188,10 @@ impl Store {
                 ),
             ));
         }
-        let staging = self.root.join(TMP).join(format!("{name}.{}.dir", v.version));
+        let staging = self
+            .root
+            .join(TMP)
+            .join(format!("{name}.{}.dir", v.version));
         let _ = fs::remove_dir_all(&staging);
         fs::create_dir_all(&staging)?;
         fs::rename(tmp, staging.join(&v.file))?;
@@ -257,10 +261,7 @@ mod tests {
         s.save(&ix).unwrap();
         assert_eq!(s.load(), ix);
         assert_eq!(ix.used(), 10);
-        assert_eq!(
-            fs::read(s.root.join("p/current/p.conf")).unwrap(),
-            b"hello"
-        );
+        assert_eq!(fs::read(s.root.join("p/current/p.conf")).unwrap(), b"hello");
         s.remove_version("p", "1").unwrap();
         let back = s.load();
         assert!(back.packages["p"].kept.is_empty());

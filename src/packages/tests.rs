@@ -87,7 +87,11 @@ fn bad_offers_fail_with_reasons_and_touch_nothing() {
         .expand("parsers_file ${opamp.package.p.path}")
         .unwrap_err();
     assert!(err.to_string().contains("package 'p' failed"), "{err}");
-    p.offer(&offer_of("agent", "https://h/opamp.so", PackageType::TopLevel));
+    p.offer(&offer_of(
+        "agent",
+        "https://h/opamp.so",
+        PackageType::TopLevel,
+    ));
     assert!(failed_reason(&p, "agent").contains("packages.agent on"));
     let entries: Vec<_> = std::fs::read_dir(p.root()).unwrap().flatten().collect();
     assert!(
@@ -150,13 +154,19 @@ fn a_reopened_store_reports_what_it_has() {
     std::fs::write(p.root().join(".tmp/p.half"), b"partial").unwrap();
     drop(p);
     let p = Packages::open(&d, limits(), Arc::new(|| {}));
-    assert!(!p.root().join(".tmp").exists(), "interrupted downloads dropped");
+    assert!(
+        !p.root().join(".tmp").exists(),
+        "interrupted downloads dropped"
+    );
     let s = p.statuses();
     assert_eq!(s.packages["p"].status, PackageStatusEnum::Installed as i32);
     assert_eq!(s.packages["p"].agent_has_version, "1");
     assert!(matches!(
         p.ix.packages.get("p"),
-        Some(Stored { current: Some(_), .. })
+        Some(Stored {
+            current: Some(_),
+            ..
+        })
     ));
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -70,9 +70,11 @@ pub fn check(
     }
     if signature.is_empty() {
         return if policy.required {
-            Err("the package has no signature and the operator requires one \
+            Err(
+                "the package has no signature and the operator requires one \
                  (packages.require_signature)"
-                .into())
+                    .into(),
+            )
         } else {
             Ok(())
         };
@@ -85,10 +87,11 @@ pub fn check(
             Ok(())
         };
     }
-    let good = policy
-        .keys
-        .iter()
-        .any(|k| UnparsedPublicKey::new(&ED25519, k).verify(digest, signature).is_ok());
+    let good = policy.keys.iter().any(|k| {
+        UnparsedPublicKey::new(&ED25519, k)
+            .verify(digest, signature)
+            .is_ok()
+    });
     if good {
         Ok(())
     } else {

@@ -142,7 +142,11 @@ impl RemoteConfig {
             .iter()
             .filter_map(|s| s.config.as_ref())
             .flat_map(|m| m.config_map.values())
-            .any(|f| String::from_utf8_lossy(&f.body).to_ascii_lowercase().contains(&needle))
+            .any(|f| {
+                String::from_utf8_lossy(&f.body)
+                    .to_ascii_lowercase()
+                    .contains(&needle)
+            })
     }
 
     /// Every offer passes here before the machine sees it.

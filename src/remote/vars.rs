@@ -64,7 +64,10 @@ impl fmt::Display for VarError {
                  (no such destination, package or setting was offered)"
             ),
             VarError::Unavailable(n, why) => {
-                write!(f, "the config references ${{{n}}}, which cannot be used: {why}")
+                write!(
+                    f,
+                    "the config references ${{{n}}}, which cannot be used: {why}"
+                )
             }
             VarError::Unclosed(n) => {
                 write!(f, "the config has '${{{n}' without its closing '}}'")

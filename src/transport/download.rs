@@ -113,8 +113,8 @@ pub fn fetch(
         let endpoint = check_url(&url, cfg.allow_http)?;
         // Credentials meant for the offered host do not follow a redirect
         // to another one.
-        let same_origin = endpoint.authority() == first.authority()
-            && endpoint.scheme() == first.scheme();
+        let same_origin =
+            endpoint.authority() == first.authority() && endpoint.scheme() == first.scheme();
         let empty = Headers::new();
         let hdrs = if same_origin { headers } else { &empty };
         match get_once(cfg, &endpoint, hdrs, deadline, sink, progress)? {
@@ -305,9 +305,12 @@ mod tests {
     #[test]
     fn a_full_disk_is_a_write_error() {
         let data = vec![7u8; 3 * CHUNK];
-        let err = copy_limited(&data[..], &mut Full(CHUNK), u64::MAX, None, &mut |_, _| {})
-            .unwrap_err();
-        assert!(matches!(err, DownloadError::Write(ref m) if m.contains("space")), "{err}");
+        let err =
+            copy_limited(&data[..], &mut Full(CHUNK), u64::MAX, None, &mut |_, _| {}).unwrap_err();
+        assert!(
+            matches!(err, DownloadError::Write(ref m) if m.contains("space")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,9 +10,9 @@
 //! `Debug` or `Display` output in this module carries them.
 
 pub mod body;
-pub mod download;
 pub(crate) mod connector;
 mod dns;
+pub mod download;
 pub mod endpoint;
 pub mod headers;
 pub mod http;

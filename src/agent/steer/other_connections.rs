@@ -112,7 +112,10 @@ impl Runtime {
         self.publish_secrets();
         // An earlier offer still waiting is superseded: its token is stale.
         self.other.pending = None;
-        if self.remote.set_vars(Instant::now(), self.with_package_vars(&vars)) {
+        if self
+            .remote
+            .set_vars(Instant::now(), self.with_package_vars(&vars))
+        {
             self.other.pending = Some(token);
             self.remote_status();
         } else {
