@@ -32,28 +32,51 @@ fn sha(b: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// One ServerToAgent: the package offer and the config that uses it.
-fn together(url: &str) -> Vec<u8> {
-    let mut msg = messages::decode_server(&messages::config_offer(CONFIG, b"cfg-pkg"));
+/// Version 2 of the package: the same parser name, other field names.
+const PARSERS_V2: &str = "[PARSER]\n    Name   pkg_words\n    Format regex\n    \
+    Regex  ^(?<who>[a-z]+) did (?<what>[a-z]+)$\n";
+
+/// One ServerToAgent: the package offer and a config that uses it.
+fn together(url: &str, version: &str, content: &str, config: &str, hash: &[u8]) -> Vec<u8> {
+    let mut msg = messages::decode_server(&messages::config_offer(config, hash));
     let mut pa = PackagesAvailable {
-        all_packages_hash: sha(b"all-1"),
+        all_packages_hash: sha(format!("all-{version}").as_bytes()),
         ..Default::default()
     };
     pa.packages.insert(
         "parsers".into(),
         PackageAvailable {
             r#type: PackageType::Addon as i32,
-            version: "1.0".into(),
+            version: version.into(),
             file: Some(DownloadableFile {
                 download_url: url.into(),
-                content_hash: sha(PARSERS.as_bytes()),
+                content_hash: sha(content.as_bytes()),
                 ..Default::default()
             }),
-            hash: sha(b"parsers-1.0"),
+            hash: sha(format!("parsers-{version}").as_bytes()),
         },
     );
     msg.packages_available = Some(pa);
     msg.encode_to_vec()
+}
+
+/// The final status (not APPLYING) of config `hash`.
+fn outcome(server: &TestServer, hash: &[u8]) -> i32 {
+    let rec = server.wait_until("APPLIED or FAILED", Duration::from_secs(60), |r| {
+        r.ws.iter().flat_map(|c| c.messages()).any(|m| {
+            m.remote_config_status.is_some_and(|s| {
+                s.last_remote_config_hash == hash
+                    && s.status != RemoteConfigStatuses::Applying as i32
+            })
+        })
+    });
+    rec.ws
+        .iter()
+        .flat_map(|c| c.messages())
+        .filter_map(|m| m.remote_config_status)
+        .rfind(|s| s.last_remote_config_hash == hash)
+        .unwrap()
+        .status
 }
 
 fn write_bootstrap(dir: &std::path::Path, endpoint: &str, http_port: u16) -> std::path::PathBuf {
@@ -100,7 +123,8 @@ fn a_parsers_package_and_the_config_using_it_apply_with_one_reload() {
         });
         std::thread::sleep(Duration::from_millis(500));
         let t0 = Instant::now();
-        server.push_ws(together(&files.url("f", "parsers.conf")));
+        let url = files.url("f", "parsers.conf");
+        server.push_ws(together(&url, "1.0", PARSERS, CONFIG, b"cfg-pkg"));
 
         let rec = server.wait_until("APPLIED or FAILED", Duration::from_secs(60), |r| {
             r.ws.iter().flat_map(|c| c.messages()).any(|m| {
@@ -147,7 +171,61 @@ fn a_parsers_package_and_the_config_using_it_apply_with_one_reload() {
              {parsed} records parsed by the packaged parser on stdout",
             took.as_secs_f64()
         );
+        upgrade_rollback_and_gc(&v, &server, &files, &dir, &mut fb);
         fb.terminate();
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Package 2.0 with a config that fails: FAILED, the pipeline keeps
+/// parsing with 1.0, whose folder stays. A good config using 2.0 then
+/// applies, and 1.0 is collected.
+fn upgrade_rollback_and_gc(
+    v: &str,
+    server: &TestServer,
+    files: &FileServer,
+    dir: &std::path::Path,
+    fb: &mut Fb,
+) {
+    files.put("parsers2.conf", PARSERS_V2.as_bytes());
+    let url = files.url("f", "parsers2.conf");
+    let bad = format!("{CONFIG}\n[OUTPUT]\n    Name no_such_output\n    Match nothing\n");
+    server.push_ws(together(&url, "2.0", PARSERS_V2, &bad, b"cfg-bad"));
+    let st = outcome(server, b"cfg-bad");
+    assert_eq!(st, RemoteConfigStatuses::Failed as i32, "{v}");
+    let v1 = dir.join("state/packages/parsers/1.0/parsers.conf");
+    let v2 = dir.join("state/packages/parsers/2.0/parsers2.conf");
+    assert!(v1.is_file() && v2.is_file(), "{v}: both versions kept");
+    let before = fb.all().matches("\"user\":\"alice\"").count();
+    std::thread::sleep(Duration::from_secs(2));
+    let out = fb.all();
+    assert!(
+        out.matches("\"user\":\"alice\"").count() > before,
+        "{v}: v1 parser still in use"
+    );
+    assert!(
+        !out.contains("\"who\":\"alice\""),
+        "{v}: v2 parser used by the failed config"
+    );
+
+    let good = CONFIG.replace("Rate 2", "Rate 3");
+    server.push_ws(messages::config_offer(&good, b"cfg-v2"));
+    assert_eq!(
+        outcome(server, b"cfg-v2"),
+        RemoteConfigStatuses::Applied as i32,
+        "{v}"
+    );
+    assert!(
+        fb.wait_for("\"who\":\"alice\"", Duration::from_secs(15)),
+        "{v}: v2 parser not in use"
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    while v1.exists() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !v1.exists(),
+        "{v}: version 1.0 not collected after 2.0's config APPLIED"
+    );
+    println!("SUMMARY {v}: package 2.0 with a failing config: FAILED, 1.0 kept and still parsing; good config on 2.0 APPLIED, 1.0 collected");
 }
