@@ -323,3 +323,47 @@ fn a_restart_mid_download_leaves_nothing_and_fetches_again() {
     assert_eq!(state_of(&s, "slow").0, PackageStatusEnum::Installed);
     drop(agent);
 }
+
+#[test]
+fn the_agent_package_is_staged_beside_the_running_file_never_over_it() {
+    let files = FileServer::start(None);
+    let build = b"\x7fELF a new plugin build".to_vec();
+    files.put("opamp.so", &build);
+    let server = TestServer::start();
+    let agent = Agent::start(
+        "pkg-agent",
+        &server.ws_url(),
+        &[
+            ("packages", "on"),
+            ("packages.allow_http", "on"),
+            ("packages.agent", "on"),
+        ],
+    );
+    server.wait_until("connect", Duration::from_secs(10), |r| !r.ws.is_empty());
+    // The running file here is the test binary: the plugin stages beside
+    // whatever file its code was mapped from.
+    let running = std::env::current_exe().unwrap();
+    let before = std::fs::metadata(&running).unwrap().modified().unwrap();
+    let mut staged = running.clone().into_os_string();
+    staged.push(".next");
+    let staged = std::path::PathBuf::from(staged);
+    let _ = std::fs::remove_file(&staged);
+    let mut msg =
+        ServerToAgent::decode(&offer(&[pkg("", "9.9", files.url("f", "opamp.so"), &build)])[..])
+            .unwrap();
+    let pa = msg.packages_available.as_mut().unwrap();
+    pa.packages.get_mut("").unwrap().r#type = PackageType::TopLevel as i32;
+    server.push_ws(msg.encode_to_vec());
+    let s = settled(&server, &["agent"]);
+    let (st, note) = state_of(&s, "agent");
+    assert_eq!(st, PackageStatusEnum::Installed, "{note}");
+    assert!(note.contains("active after restart"), "{note}");
+    assert!(note.contains(&staged.display().to_string()), "{note}");
+    assert_eq!(std::fs::read(&staged).unwrap(), build);
+    assert_eq!(
+        std::fs::metadata(&running).unwrap().modified().unwrap(),
+        before
+    );
+    assert!(agent.state.join("packages/agent/9.9/opamp.so").is_file());
+    let _ = std::fs::remove_file(&staged);
+}

@@ -37,6 +37,8 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Running {
     pub name: String,
+    /// A top-level package, staged beside the running file.
+    pub top_level: bool,
     pub version: Version,
     rx: Receiver<Result<u64, String>>,
     pub got: Arc<AtomicU64>,
@@ -58,6 +60,7 @@ pub fn start(store: Store, job: Job, wake: Arc<dyn Fn() + Send + Sync>) -> Resul
     let cancel = Arc::new(AtomicBool::new(false));
     let running = Running {
         name: job.name.clone(),
+        top_level: job.stage_to.is_some(),
         version: job.version.clone(),
         rx,
         got: got.clone(),

@@ -242,9 +242,19 @@ impl Packages {
                 let mut v = r.version.clone();
                 v.size = size;
                 crate::info!("package '{}' version '{}' installed", r.name, v.version);
+                if let Some(p) = self.ix.packages.get_mut(&r.name) {
+                    p.top_level = r.top_level;
+                } else if r.top_level {
+                    self.ix.packages.insert(
+                        r.name.clone(),
+                        store::Stored {
+                            top_level: true,
+                            ..Default::default()
+                        },
+                    );
+                }
                 self.make_current(&r.name, v);
-                let top = self.ix.packages.get(&r.name).is_some_and(|p| p.top_level);
-                if let (true, Some(e)) = (top, self.entries.get_mut(&r.name)) {
+                if let (true, Some(e)) = (r.top_level, self.entries.get_mut(&r.name)) {
                     e.note = plan::staged_note(self.limits.stage_to.as_deref());
                 }
                 self.set_state(&r.name, State::Installed);
