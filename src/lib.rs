@@ -19,6 +19,7 @@ pub mod fbconf;
 pub mod ffi;
 pub mod lifecycle;
 pub mod logging;
+pub mod packages;
 pub mod plugin;
 pub mod proto;
 pub mod remote;

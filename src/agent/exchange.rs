@@ -135,6 +135,9 @@ impl Runtime {
             match a {
                 Action::ApplyRemoteConfig(rc) => {
                     crate::fault::inject("offer");
+                    let Some(rc) = self.hold_for_packages(rc) else {
+                        continue;
+                    };
                     if let Some(st) = self.remote.on_offer(Instant::now(), rc) {
                         self.client.set_remote_config_status(st);
                     }
@@ -143,6 +146,7 @@ impl Runtime {
                 Action::Restart => self.restart_command(),
                 Action::ConnectionSettings(cs) => self.connection_offers(*cs),
                 Action::CustomMessage(m) => self.custom_message(m),
+                Action::Packages(pa) => self.packages_offer(*pa),
                 Action::PersistInstanceUid(uid) => self.new_uid(uid),
                 Action::Disconnect(why) => self.drop_connection(why),
                 Action::Log(level, msg) => logging::log(log_level(level), &msg),

@@ -7,6 +7,8 @@ mod connection;
 mod control;
 mod exchange;
 mod notify;
+mod package_state;
+mod packages;
 mod report;
 mod runtime;
 mod steer;

@@ -61,6 +61,7 @@ impl Runtime {
             self.client.set_remote_config_status(st);
         }
         self.other_connections_progress();
+        self.packages_progress();
     }
 
     /// The collector's health, overridden at the top level while the

@@ -79,6 +79,8 @@ pub(super) struct Runtime {
     pub(super) steer: super::steer::Steer,
     /// The other connections (named destinations) in use.
     pub(super) other: super::steer::OtherState,
+    /// Addon packages (with `packages on`) and a config waiting for them.
+    pub(super) packages: super::package_state::PackageState,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
@@ -134,6 +136,7 @@ impl Runtime {
         // Recovers from a crash in the middle of an apply before anything
         // else, so the first status already tells the truth.
         let mut remote = RemoteConfig::new(&settings, &args);
+        let pkg_notifier = notifier.clone();
         remote.set_waker(Arc::new(move || notifier.send(Control::Wake)));
         let mut rt = Runtime {
             settings,
@@ -153,6 +156,7 @@ impl Runtime {
             failures_in_a_row: 0,
             steer,
             other: Default::default(),
+            packages: Default::default(),
             recovering: None,
             gate: crate::commands::Gate::new(Vec::new(), crate::commands::Limits::new(0)),
             running: Vec::new(),
@@ -164,6 +168,7 @@ impl Runtime {
             crate::commands::Limits::new(rt.settings.max_config_size),
         );
         rt.advertise_commands();
+        rt.load_packages(pkg_notifier);
         rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
@@ -208,6 +213,7 @@ impl Runtime {
         }
         self.commands_step();
         self.temporary_audit();
+        self.packages_step();
         self.steer_step();
         if Instant::now() >= self.next_sample {
             self.sample();
@@ -334,6 +340,7 @@ impl Runtime {
             crate::commands::Limits::new(new.max_config_size),
         );
         self.settings = new;
+        self.packages_settings();
         if packing_changed || *self.steer.profile() != before {
             info!(
                 "OpAMP connection settings changed; reconnecting to {}",
@@ -409,6 +416,8 @@ fn capabilities(s: &Settings) -> Capabilities {
         reports_connection_settings_status: s.steering.connection_settings
             || s.steering.other_connections
             || s.steering.own_telemetry,
+        accepts_packages: s.packages.enabled,
+        reports_package_statuses: s.packages.enabled,
         ..Default::default()
     }
 }

@@ -89,6 +89,14 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("own_telemetry", Some("off"), false, "Accept own metrics and own logs offers: Fluent Bit's internal metrics and logs sent to the offered OTLP/HTTP endpoint."),
     prop!("other_connections", Some("off"), false, "Accept other connection settings: named destinations that remote configs reference as variables."),
     prop!("commands", Some(DEFAULT_COMMANDS), false, "Fluent Bit commands the server may run (comma list), `all` or `none`. The changing ones (`reload`, `temporary_config`, `log_level`) are off unless listed. See Commands."),
+    prop!("packages", Some("off"), false, "Accept packages (parsers files, lookup tables, scripts, certificates) offered by the server and report their statuses. Stored in `state_dir/packages`."),
+    prop!("packages.max_size", Some("64M"), false, "Largest package file downloaded."),
+    prop!("packages.quota", Some("256M"), false, "Most disk space all stored package versions may use together."),
+    prop!("packages.timeout", Some("5m"), false, "Time allowed for one package download, redirects included."),
+    prop!("packages.allow_http", Some("off"), false, "Allow package downloads over plain http://. Off: only https:// URLs are fetched."),
+    prop!("packages.signing_key", None, true, "Base64 of a 32-byte Ed25519 public key that package signatures are checked against. Repeatable."),
+    prop!("packages.require_signature", Some("off"), false, "Refuse packages without a valid signature by a `packages.signing_key`."),
+    prop!("packages.agent", Some("off"), false, "Accept the top-level agent package: downloaded, verified and staged beside the running file for the next restart; never replaces it in place."),
 ];
 
 /// Keys Fluent Bit itself consumes for every input; not ours to warn about.
@@ -253,6 +261,21 @@ pub struct Settings {
     pub steering: Steering,
     /// The commands the server may run, by name.
     pub commands: Vec<String>,
+    pub packages: PackageSettings,
+}
+
+/// Addon packages: off unless the operator turns them on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageSettings {
+    pub enabled: bool,
+    pub max_size: u64,
+    pub quota: u64,
+    pub timeout: Duration,
+    pub allow_http: bool,
+    /// Raw 32-byte Ed25519 public keys.
+    pub signing_keys: Vec<[u8; 32]>,
+    pub require_signature: bool,
+    pub agent: bool,
 }
 
 /// What the server may change about connections, each part off unless the
@@ -564,6 +587,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         own_telemetry: r.bool("own_telemetry"),
         other_connections: r.bool("other_connections"),
     };
+    let packages = package_props::read(&mut r);
     if steering.csr && !steering.connection_settings {
         r.fail(
             "tls.csr",
@@ -601,6 +625,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         health_gate,
         steering,
         commands,
+        packages,
     })
 }
 
@@ -628,6 +653,9 @@ fn commands(r: &mut Reader<'_>) -> Vec<String> {
     }
     out
 }
+
+#[path = "package_props.rs"]
+mod package_props;
 
 #[cfg(test)]
 mod tests {

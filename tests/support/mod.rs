@@ -20,6 +20,7 @@ pub mod c_host;
 pub mod certs;
 pub mod chaos;
 pub mod commands;
+pub mod file_server;
 pub mod fluent_bit;
 pub mod http_server;
 pub mod messages;
