@@ -10,14 +10,17 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod agent;
+pub mod commands;
 pub mod config;
 pub mod core;
+pub mod fault;
 pub mod fbconf;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod fluent_bit_plugins;
 pub mod lifecycle;
 pub mod logging;
+pub mod packages;
 pub mod plugin;
 pub mod proto;
 pub mod remote;

@@ -5,7 +5,8 @@
 //! life of the process) together with the level the instance asked for.
 //! Until then, and in tests, messages go to stderr so nothing is lost.
 
-use std::sync::RwLock;
+use std::collections::VecDeque;
+use std::sync::{Mutex, RwLock};
 
 /// Fluent Bit's numeric log levels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,6 +70,41 @@ pub fn log(level: Level, msg: &str) {
         None if level <= Level::Info => eprintln!("[{}] [input:opamp] {}", level.as_str(), msg),
         None => {}
     }
+    drop(guard);
+    if level <= Level::Info {
+        remember(level, msg);
+    }
+}
+
+/// Recent lines kept for `diagnostics`: what a support engineer asks for
+/// first, without access to the host's log. Bounded in count and length.
+/// Nothing secret is ever logged, so nothing secret is kept.
+pub const RECENT_LINES: usize = 100;
+const RECENT_LINE_BYTES: usize = 500;
+
+static RECENT: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+
+fn remember(level: Level, msg: &str) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut cut = msg.len().min(RECENT_LINE_BYTES);
+    while !msg.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let line = format!("{secs} [{}] {}", level.as_str(), &msg[..cut]);
+    let mut ring = RECENT.lock().unwrap_or_else(|p| p.into_inner());
+    if ring.len() == RECENT_LINES {
+        ring.pop_front();
+    }
+    ring.push_back(line);
+}
+
+/// The plugin's recent log lines (info and above), oldest first: unix
+/// seconds, level, message.
+pub fn recent() -> Vec<String> {
+    let ring = RECENT.lock().unwrap_or_else(|p| p.into_inner());
+    ring.iter().cloned().collect()
 }
 
 #[macro_export]

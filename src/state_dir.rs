@@ -86,7 +86,14 @@ impl StateDir {
         Ok(uid)
     }
 
+    /// Whether the UID file is still there (a cheap check that the folder
+    /// was not deleted under us).
+    pub fn has_instance_uid(&self) -> bool {
+        self.path.join(UID_FILE).exists()
+    }
+
     pub fn store_instance_uid(&self, uid: &[u8; 16]) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.path)?;
         self.write_atomic(
             UID_FILE,
             format!("{}\n", crate::core::format_uuid(uid)).as_bytes(),

@@ -19,6 +19,22 @@ pub fn signal_reload() -> io::Result<()> {
     }
 }
 
+/// Sends `sig` to our own process: the crash tests' SIGKILL and SIGTERM
+/// at an apply checkpoint (debug builds only call it).
+pub fn signal_self(sig: i32) -> io::Result<()> {
+    // SAFETY: kill(2) with our own pid has no memory safety preconditions;
+    // an invalid signal number is reported as EINVAL.
+    let rc = unsafe { libc::kill(libc::getpid(), sig) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+pub const SIGKILL: i32 = libc::SIGKILL;
+pub const SIGTERM: i32 = libc::SIGTERM;
+
 /// The kernel thread id, which tests compare with /proc and across reloads.
 pub fn thread_id() -> u64 {
     // SAFETY: gettid(2) takes no arguments and cannot fail.

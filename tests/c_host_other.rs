@@ -4,97 +4,16 @@
 //! the config is rendered again and reloaded without a new push. No secret
 //! reaches the server, the effective config or the log.
 
-#[path = "host/build_host.rs"]
-mod build_host;
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use fluent_bit_opamp::proto::{ConnectionSettingsStatus, RemoteConfigStatus};
-use support::fluent_bit::{plugin_path, tmpdir};
+use support::c_host::Host;
+use support::fluent_bit::tmpdir;
 use support::{messages, TestServer};
-
-struct Host {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-impl Host {
-    fn start(conf: &Path, managed: &Path, log: &Path) -> Host {
-        Host::spawn(&build_host::host_path(), conf, managed, log, &[])
-    }
-
-    fn spawn(exe: &Path, conf: &Path, managed: &Path, log: &Path, env: &[(&str, &str)]) -> Host {
-        let mut cmd = Command::new(exe);
-        cmd.envs(env.iter().copied())
-            .arg("--plugin")
-            .arg(plugin_path())
-            .arg("-c")
-            .arg(conf)
-            .arg("--verdict-file")
-            .arg(managed)
-            .arg("--log")
-            .arg(log)
-            .args([
-                "--scenario",
-                "sighup",
-                "--interval-ms",
-                "50",
-                "--steady-ms",
-                "100",
-            ])
-            .stdout(Stdio::piped());
-        let mut child = spawn_when_not_busy(&mut cmd);
-        let out = Arc::new(Mutex::new(String::new()));
-        let buf = out.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                buf.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        Host { child, out }
-    }
-
-    fn reloads(&self) -> usize {
-        self.out
-            .lock()
-            .unwrap()
-            .matches("host: reload done")
-            .count()
-    }
-
-    fn output(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    fn wait_exit(&mut self) -> Option<i32> {
-        let end = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < end {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        if self.wait_exit().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 fn statuses(server: &TestServer) -> Vec<RemoteConfigStatus> {
     server.remote_config_statuses()
@@ -318,16 +237,4 @@ fn a_destination_is_rendered_and_rotated_without_a_new_push() {
     println!("SUMMARY c_host other connections: offer+config APPLIED, rotation re-rendered (reloads=2), 3 bad offers FAILED, unknown variable FAILED, no secret in {} payloads or the log", rec.ws.iter().map(|c| c.payloads.len()).sum::<usize>());
     drop(host);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-fn spawn_when_not_busy(cmd: &mut Command) -> Child {
-    for _ in 0..100 {
-        match cmd.spawn() {
-            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            other => return other.expect("spawn the C host"),
-        }
-    }
-    panic!("the C host stayed busy (ETXTBSY) for 2 s");
 }

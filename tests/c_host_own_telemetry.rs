@@ -7,100 +7,33 @@
 //! refusals, removal, and a restart that resumes the persisted offer
 //! without a reload.
 
-#[path = "host/build_host.rs"]
-mod build_host;
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fluent_bit_opamp::proto::{AgentCapabilities, AgentToServer, ConnectionSettingsStatus};
-use support::fluent_bit::{plugin_path, tmpdir};
+use support::c_host::{build_host, Host};
+use support::fluent_bit::tmpdir;
 use support::{messages, TestServer};
 
-struct Host {
-    child: Child,
-    out: Arc<Mutex<String>>,
+/// The host, with fluentbit_logs in its plugin list when `logs`.
+fn start(exe: &Path, conf: &Path, managed: &Path, log: &Path, logs: bool) -> Host {
+    let env: &[(&str, &str)] = if logs {
+        &[("HOST_HELP_LOGS", "1")]
+    } else {
+        &[]
+    };
+    Host::spawn(exe, conf, managed, log, env)
 }
 
-impl Host {
-    fn start(exe: &Path, conf: &Path, managed: &Path, log: &Path, logs: bool) -> Host {
-        let mut cmd = Command::new(exe);
-        if logs {
-            cmd.env("HOST_HELP_LOGS", "1");
-        }
-        cmd.arg("--plugin")
-            .arg(plugin_path())
-            .arg("-c")
-            .arg(conf)
-            .arg("--verdict-file")
-            .arg(managed)
-            .arg("--log")
-            .arg(log)
-            .args([
-                "--scenario",
-                "sighup",
-                "--interval-ms",
-                "50",
-                "--steady-ms",
-                "100",
-            ])
-            .stdout(Stdio::piped());
-        let mut child = spawn_when_not_busy(&mut cmd);
-        let out = Arc::new(Mutex::new(String::new()));
-        let buf = out.clone();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                buf.lock().unwrap().push_str(&(line + "\n"));
-            }
-        });
-        Host { child, out }
-    }
-
-    fn reloads(&self) -> usize {
-        self.out
-            .lock()
-            .unwrap()
-            .matches("host: reload done")
-            .count()
-    }
-
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn spawn_when_not_busy(cmd: &mut Command) -> Child {
-    for _ in 0..100 {
-        match cmd.spawn() {
-            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            other => return other.expect("spawn the C host"),
-        }
-    }
-    panic!("the C host stayed busy (ETXTBSY) for 2 s");
+/// SIGTERM, as an operator stops Fluent Bit, and wait for the exit.
+fn stop(host: &mut Host) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &host.child.id().to_string()])
+        .status();
+    host.wait_exit();
 }
 
 /// The host under Fluent Bit's name: the binary the plugin asks for its
@@ -210,7 +143,7 @@ fn own_telemetry_through_the_c_host() {
     let (conf, managed) = bootstrap(&dir, &server);
     let exe = fluent_bit_named_host(&dir);
     let log = dir.join("host.log");
-    let mut host = Host::start(&exe, &conf, &managed, &log, true);
+    let mut host = start(&exe, &conf, &managed, &log, true);
     let caps = wait_caps(&server, 0, AgentCapabilities::ReportsOwnMetrics);
     assert!(
         caps & AgentCapabilities::ReportsOwnLogs as u64 != 0,
@@ -323,12 +256,12 @@ fn own_telemetry_through_the_c_host() {
     );
 
     // A restart resumes the persisted offer with no reload.
-    host.stop();
+    stop(&mut host);
     let state = dir.join("state/own_telemetry.offer");
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&state).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
-    let mut host = Host::start(&exe, &conf, &managed, &log, true);
+    let mut host = start(&exe, &conf, &managed, &log, true);
     let caps = wait_caps(&server, 1, AgentCapabilities::ReportsOwnMetrics);
     assert!(
         caps & AgentCapabilities::ReportsOwnLogs as u64 != 0,
@@ -355,7 +288,7 @@ fn own_telemetry_through_the_c_host() {
         "{main}"
     );
     assert!(!state.exists(), "nothing left to resume");
-    host.stop();
+    stop(&mut host);
 
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let started = tids(&text, "OpAMP client thread started (tid=");
@@ -376,7 +309,7 @@ fn own_logs_are_absent_without_fluentbit_logs() {
     let (conf, managed) = bootstrap(&dir, &server);
     let exe = fluent_bit_named_host(&dir);
     let log = dir.join("host.log");
-    let host = Host::start(&exe, &conf, &managed, &log, false);
+    let host = start(&exe, &conf, &managed, &log, false);
     let caps = wait_caps(&server, 0, AgentCapabilities::ReportsOwnMetrics);
     assert_eq!(
         caps & AgentCapabilities::ReportsOwnLogs as u64,

@@ -3,9 +3,9 @@
 //! sequence under real Fluent Bit must equal the sequence under
 //! tests/host/proxy_host.c. Needs `FLUENT_BIT_BIN`; without it the tests are ignored (see build.rs).
 
-#[path = "host/build_host.rs"]
-mod build_host;
 mod support;
+
+use support::c_host::build_host;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

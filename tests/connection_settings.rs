@@ -139,8 +139,9 @@ fn a_restart_uses_persisted_settings_and_falls_back_when_they_stop_working() {
     let before = b.recorded().ws.len();
     let props = [("connection_settings", "on"), ("connection_fallback", "2s")];
     let mut agent = Agent::start_in(state.clone(), &a.ws_url(), &props);
-    let r = b.wait_until("the restarted agent on b", WAIT, |r| r.ws.len() > before);
-    assert!(!r.ws[before].payloads.is_empty());
+    let r = b.wait_until("the restarted agent on b", WAIT, |r| {
+        r.ws.len() > before && !r.ws[before].payloads.is_empty()
+    });
     assert!(has_status(&r, b"move", S::Applied));
     assert_eq!(a.recorded().ws.len(), 1, "straight to the persisted server");
 

@@ -21,7 +21,8 @@ impl Runtime {
                 self.conn = Some(conn);
                 self.client.on_connected(Instant::now());
                 let n = std::mem::take(&mut self.failures_in_a_row);
-                let endpoint = &self.steer.profile().endpoint;
+                let endpoint = self.steer.profile().endpoint.to_string();
+                self.link_event(format!("connected to {endpoint}"));
                 if n > 0 {
                     info!("connected to OpAMP server {endpoint} after {n} failed attempts");
                 } else {
@@ -30,6 +31,9 @@ impl Runtime {
             }
             Err(e) => {
                 let d = disconnect_for(&e);
+                if self.failures_in_a_row == 0 {
+                    self.link_event(format!("cannot connect: {e}"));
+                }
                 self.note_failure(&e, d.kind);
                 self.client.on_disconnected(now, d);
                 self.steer_link_failed(now);
@@ -66,6 +70,7 @@ impl Runtime {
             }
             Failure::Lost(d) => {
                 self.conn = None;
+                self.link_event(format!("connection lost: {e}"));
                 self.note_failure(&e, d.kind);
                 self.client.on_disconnected(Instant::now(), d);
                 self.steer_link_failed(Instant::now());
@@ -129,7 +134,10 @@ impl Runtime {
         while let Some(a) = self.client.poll_action() {
             match a {
                 Action::ApplyRemoteConfig(rc) => {
-                    super::fault::inject("offer");
+                    crate::fault::inject("offer");
+                    let Some(rc) = self.hold_for_packages(rc) else {
+                        continue;
+                    };
                     if let Some(st) = self.remote.on_offer(Instant::now(), rc) {
                         self.client.set_remote_config_status(st);
                     }
@@ -137,12 +145,8 @@ impl Runtime {
                 }
                 Action::Restart => self.restart_command(),
                 Action::ConnectionSettings(cs) => self.connection_offers(*cs),
-                Action::CustomMessage(m) => {
-                    debug!(
-                        "ignoring a custom message of capability '{}' (not supported)",
-                        m.capability.escape_default()
-                    );
-                }
+                Action::CustomMessage(m) => self.custom_message(m),
+                Action::Packages(pa) => self.packages_offer(*pa),
                 Action::PersistInstanceUid(uid) => self.new_uid(uid),
                 Action::Disconnect(why) => self.drop_connection(why),
                 Action::Log(level, msg) => logging::log(log_level(level), &msg),
@@ -186,6 +190,7 @@ impl Runtime {
 
     /// Final shutdown: `agent_disconnect`, then close, all bounded.
     pub(super) fn say_goodbye(&mut self) {
+        self.remote.on_shutdown();
         let connected = self.client.is_connected();
         let msg = self.client.goodbye();
         let bytes = self.client.encode(&msg);

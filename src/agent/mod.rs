@@ -2,11 +2,13 @@
 //! generation. Host callbacks talk to it only through a channel, so none of
 //! them waits on the network.
 
+mod commands;
 mod connection;
 mod control;
 mod exchange;
-mod fault;
 mod notify;
+mod package_state;
+mod packages;
 mod report;
 mod runtime;
 mod steer;

@@ -4,14 +4,14 @@
 use std::time::{Duration, Instant};
 
 use super::connection::unix_now_ms;
-use super::fault;
 use super::runtime::Runtime;
 use crate::proto::ComponentHealth;
 
 impl Runtime {
     /// Samples Fluent Bit's state and hands the core whatever changed.
     pub(super) fn sample(&mut self) {
-        fault::inject("sample");
+        crate::fault::inject("sample");
+        self.check_state_dir();
         let update = self.collector.sample(Instant::now());
         self.next_sample =
             Instant::now() + self.settings.health_interval.max(Duration::from_secs(1));
@@ -28,6 +28,26 @@ impl Runtime {
         self.remote_tick();
     }
 
+    /// A state folder deleted under a running agent: what is lost is
+    /// written back (the instance UID, so a restart keeps the identity) and
+    /// the operator is told. One stat per sample while all is well.
+    fn check_state_dir(&mut self) {
+        if self.state.has_instance_uid() {
+            return;
+        }
+        let uid = self.client.instance_uid();
+        match self.state.store_instance_uid(&uid) {
+            Ok(()) => crate::warn!(
+                "state_dir {} lost its files (deleted while running?); the instance UID is stored again, remote config state starts afresh",
+                self.state.path().display()
+            ),
+            Err(e) => crate::error!(
+                "state_dir {} is unusable ({e}); remote configs are refused until it is writable again",
+                self.state.path().display()
+            ),
+        }
+    }
+
     /// Advances the apply pipeline (confirmation timeouts, the health gate)
     /// and reports any status change.
     pub(super) fn remote_tick(&mut self) {
@@ -41,6 +61,7 @@ impl Runtime {
             self.client.set_remote_config_status(st);
         }
         self.other_connections_progress();
+        self.packages_progress();
     }
 
     /// The collector's health, overridden at the top level while the

@@ -84,9 +84,18 @@ pub(super) struct Runtime {
     /// Wakes the agent thread from helper threads (plugin discovery).
     waker: Arc<dyn Fn() + Send + Sync>,
     pub(super) started: Instant,
+    /// Addon packages (with `packages on`) and a config waiting for them.
+    pub(super) packages: super::package_state::PackageState,
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
+    /// Fluent Bit commands: who may run what, and the ones still running.
+    pub(super) gate: crate::commands::Gate,
+    pub(super) running: Vec<(crate::commands::Request, crate::commands::Job)>,
+    /// The job a command runner left to poll.
+    pub(super) pending: Option<crate::commands::Job>,
+    /// Connection history for `diagnostics`, newest last.
+    pub(super) links: std::collections::VecDeque<String>,
 }
 
 impl Runtime {
@@ -132,6 +141,7 @@ impl Runtime {
         // Recovers from a crash in the middle of an apply before anything
         // else, so the first status already tells the truth.
         let mut remote = RemoteConfig::new(&settings, &args);
+        let pkg_notifier = notifier.clone();
         let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || notifier.send(Control::Wake));
         remote.set_waker(waker.clone());
         super::steer::start_discovery(&settings, waker.clone());
@@ -156,8 +166,19 @@ impl Runtime {
             own: Default::default(),
             waker,
             started: Instant::now(),
+            packages: Default::default(),
             recovering: None,
+            gate: crate::commands::Gate::new(Vec::new(), crate::commands::Limits::new(0)),
+            running: Vec::new(),
+            pending: None,
+            links: Default::default(),
         };
+        rt.gate.update(
+            rt.settings.commands.clone(),
+            crate::commands::Limits::new(rt.settings.max_config_size),
+        );
+        rt.advertise_commands();
+        rt.load_packages(pkg_notifier);
         rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
@@ -200,6 +221,9 @@ impl Runtime {
         if self.remote.poll_background() {
             self.remote_status();
         }
+        self.commands_step();
+        self.temporary_audit();
+        self.packages_step();
         self.steer_step();
         if Instant::now() >= self.next_sample {
             self.sample();
@@ -327,9 +351,14 @@ impl Runtime {
             || new.max_message_size != self.settings.max_message_size;
         self.steer.on_new_section(&new, &self.state);
         self.client.set_capabilities(capabilities(&new));
+        self.gate.update(
+            new.commands.clone(),
+            crate::commands::Limits::new(new.max_config_size),
+        );
         super::steer::start_discovery(&new, self.waker.clone());
         let old = std::mem::replace(&mut self.settings, new);
         self.own_telemetry_settings(&old);
+        self.packages_settings();
         if packing_changed || *self.steer.profile() != before {
             info!(
                 "OpAMP connection settings changed; reconnecting to {}",
@@ -409,6 +438,8 @@ pub(super) fn capabilities(s: &Settings) -> Capabilities {
         reports_connection_settings_status: s.steering.connection_settings
             || s.steering.other_connections
             || s.steering.own_telemetry,
+        accepts_packages: s.packages.enabled,
+        reports_package_statuses: s.packages.enabled,
         ..Default::default()
     }
 }

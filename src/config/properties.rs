@@ -18,6 +18,22 @@ use crate::transport::endpoint::Endpoint;
 pub const DEFAULT_DENY_PLUGINS: &str =
     "exec,exec_wasi,lua,wasm,tensorflow,calyptia,calyptia_fleet,exit,file";
 
+/// Every command of the `io.fluentbit.command` capability. Named here, with
+/// the default list, so the property table needs nothing from `commands`
+/// (which reads them from here).
+pub const COMMAND_NAMES: &[&str] = &[
+    "describe",
+    "health",
+    "metrics",
+    "validate",
+    "diagnostics",
+    "reload",
+    "temporary_config",
+    "log_level",
+];
+/// The read-only commands: on unless the operator says otherwise.
+pub const DEFAULT_COMMANDS: &str = "describe,health,metrics,validate,diagnostics";
+
 /// One documented property.
 pub struct PropertySpec {
     pub name: &'static str,
@@ -72,6 +88,15 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("tls.csr", Some("off"), false, "Request a client certificate from the server by CSR when there is none or it nears expiry. The private key never leaves `state_dir`."),
     prop!("own_telemetry", Some("off"), false, "Accept own metrics and own logs offers: Fluent Bit's internal metrics and logs sent to the offered OTLP/HTTP endpoint."),
     prop!("other_connections", Some("off"), false, "Accept other connection settings: named destinations that remote configs reference as variables."),
+    prop!("commands", Some(DEFAULT_COMMANDS), false, "Fluent Bit commands the server may run (comma list), `all` or `none`. The changing ones (`reload`, `temporary_config`, `log_level`) are off unless listed. See Commands."),
+    prop!("packages", Some("off"), false, "Accept packages (parsers files, lookup tables, scripts, certificates) offered by the server and report their statuses. Stored in `state_dir/packages`."),
+    prop!("packages.max_size", Some("64M"), false, "Largest package file downloaded."),
+    prop!("packages.quota", Some("256M"), false, "Most disk space all stored package versions may use together."),
+    prop!("packages.timeout", Some("5m"), false, "Time allowed for one package download, redirects included."),
+    prop!("packages.allow_http", Some("off"), false, "Allow package downloads over plain http://. Off: only https:// URLs are fetched."),
+    prop!("packages.signing_key", None, true, "Base64 of a 32-byte Ed25519 public key that package signatures are checked against. Repeatable."),
+    prop!("packages.require_signature", Some("off"), false, "Refuse packages without a valid signature by a `packages.signing_key`."),
+    prop!("packages.agent", Some("off"), false, "Accept the top-level agent package: downloaded, verified and staged beside the running file for the next restart; never replaces it in place."),
 ];
 
 /// Keys Fluent Bit itself consumes for every input; not ours to warn about.
@@ -234,6 +259,23 @@ pub struct Settings {
     pub max_config_size: usize,
     pub health_gate: Duration,
     pub steering: Steering,
+    /// The commands the server may run, by name.
+    pub commands: Vec<String>,
+    pub packages: PackageSettings,
+}
+
+/// Addon packages: off unless the operator turns them on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageSettings {
+    pub enabled: bool,
+    pub max_size: u64,
+    pub quota: u64,
+    pub timeout: Duration,
+    pub allow_http: bool,
+    /// Raw 32-byte Ed25519 public keys.
+    pub signing_keys: Vec<[u8; 32]>,
+    pub require_signature: bool,
+    pub agent: bool,
 }
 
 /// What the server may change about connections, each part off unless the
@@ -552,12 +594,15 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
              managed file your bootstrap config includes",
         );
     }
+    let packages = package_props::read(&mut r);
     if steering.csr && !steering.connection_settings {
         r.fail(
             "tls.csr",
             "needs connection_settings on: the certificate comes back as a connection settings offer",
         );
     }
+
+    let commands = commands(&mut r);
 
     if !r.errors.is_empty() {
         return Err(r.errors);
@@ -586,8 +631,38 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         max_config_size,
         health_gate,
         steering,
+        commands,
+        packages,
     })
 }
+
+fn commands(r: &mut Reader<'_>) -> Vec<String> {
+    let v = r.value("commands").unwrap_or("none");
+    match v.to_ascii_lowercase().as_str() {
+        "all" => return COMMAND_NAMES.iter().map(|c| c.to_string()).collect(),
+        "none" => return Vec::new(),
+        _ => {}
+    }
+    let mut out: Vec<String> = Vec::new();
+    for c in list(v) {
+        let c = c.to_ascii_lowercase();
+        if !COMMAND_NAMES.contains(&c.as_str()) {
+            r.fail(
+                "commands",
+                format!(
+                    "unknown command '{c}'; expected all, none or a comma list of {}",
+                    COMMAND_NAMES.join(", ")
+                ),
+            );
+        } else if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[path = "package_props.rs"]
+mod package_props;
 
 #[cfg(test)]
 mod tests {
@@ -760,6 +835,24 @@ mod tests {
                 p.name
             );
         }
+    }
+
+    #[test]
+    fn commands_default_to_the_read_only_ones() {
+        let s = parse(&raw(&[("endpoint", "ws://x")])).unwrap();
+        assert_eq!(s.commands.join(","), DEFAULT_COMMANDS);
+        let s = parse(&raw(&[("endpoint", "ws://x"), ("commands", "all")])).unwrap();
+        assert_eq!(s.commands.len(), COMMAND_NAMES.len());
+        let s = parse(&raw(&[("endpoint", "ws://x"), ("commands", "none")])).unwrap();
+        assert!(s.commands.is_empty());
+        let s = parse(&raw(&[
+            ("endpoint", "ws://x"),
+            ("commands", "health, Reload"),
+        ]))
+        .unwrap();
+        assert_eq!(s.commands, vec!["health".to_string(), "reload".to_string()]);
+        let e = parse(&raw(&[("endpoint", "ws://x"), ("commands", "health,rm")])).unwrap_err();
+        assert_eq!(e[0].key, "commands");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What the core asks the driver to do.
 
-use crate::proto::{AgentRemoteConfig, ConnectionSettingsOffers, CustomMessage};
+use crate::proto::{AgentRemoteConfig, ConnectionSettingsOffers, CustomMessage, PackagesAvailable};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -37,6 +37,12 @@ pub enum Action {
     /// offer (by hash) is handed out once. Boxed: it dwarfs every other
     /// variant.
     ConnectionSettings(Box<ConnectionSettingsOffers>),
+    /// Packages on offer (only with `accepts_packages`). Each offer (by
+    /// `all_packages_hash`) is handed out once; an offer equal to the
+    /// hash the driver reports in its PackageStatuses is not handed out
+    /// either. The driver reports progress with `set_package_statuses`.
+    /// Boxed like connection settings: it can carry many files.
+    Packages(Box<PackagesAvailable>),
     /// A custom message from the server, whatever its capability: the
     /// driver answers unknown ones itself.
     CustomMessage(CustomMessage),

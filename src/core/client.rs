@@ -23,6 +23,7 @@ use crate::proto::{
 };
 
 mod custom;
+mod packages;
 mod settings;
 
 pub use custom::MAX_PENDING_CUSTOM;
@@ -61,6 +62,8 @@ pub struct Client {
     /// When a repeated offer last made us report our status again.
     last_reanswer: Option<Instant>,
     last_settings_hash: Option<Vec<u8>>,
+    /// `all_packages_hash` of the last package offer handed out.
+    last_packages_hash: Option<Vec<u8>>,
     backoff: Backoff,
     actions: VecDeque<Action>,
     /// Custom messages waiting to go out, one per AgentToServer.
@@ -130,6 +133,7 @@ impl Client {
             last_config_offer: None,
             last_reanswer: None,
             last_settings_hash: None,
+            last_packages_hash: None,
             backoff: Backoff::new(cfg.backoff, cfg.jitter_seed),
             actions: VecDeque::new(),
             custom_out: VecDeque::new(),
@@ -350,6 +354,11 @@ impl Client {
         }
         if let Some(cm) = msg.custom_message {
             self.actions.push_back(Action::CustomMessage(cm));
+        }
+        // Packages before the config: a config that uses a package
+        // arriving in the same message finds the offer already handed out.
+        if let Some(pa) = msg.packages_available {
+            self.on_packages_available(pa);
         }
         if let Some(rc) = msg.remote_config {
             self.on_remote_config(now, rc);
@@ -709,8 +718,11 @@ impl Client {
     /// and least essential first, and the operator is told.
     fn fit_size_limit(&mut self, msg: &mut AgentToServer) {
         type Dropper = fn(&mut AgentToServer) -> bool;
-        const STEPS: [(&str, Dropper); 7] = [
+        const STEPS: [(&str, Dropper); 8] = [
             ("effective_config", |m| m.effective_config.take().is_some()),
+            // Resent whole on its next change; a big set must not wedge
+            // the health and config statuses behind it.
+            ("package_statuses", |m| m.package_statuses.take().is_some()),
             ("the available_components map", |m| {
                 m.available_components
                     .as_mut()

@@ -33,6 +33,8 @@ pub struct Capabilities {
     pub reports_own_metrics: bool,
     pub reports_own_logs: bool,
     pub accepts_other_connection_settings: bool,
+    pub accepts_packages: bool,
+    pub reports_package_statuses: bool,
 }
 
 impl Capabilities {
@@ -64,6 +66,8 @@ impl Capabilities {
                 self.accepts_other_connection_settings,
                 Cap::AcceptsOtherConnectionSettings,
             ),
+            (self.accepts_packages, Cap::AcceptsPackages),
+            (self.reports_package_statuses, Cap::ReportsPackageStatuses),
         ] {
             if on {
                 b |= cap as u64;
@@ -142,6 +146,8 @@ mod tests {
             reports_own_metrics: true,
             reports_own_logs: true,
             accepts_other_connection_settings: true,
+            accepts_packages: true,
+            reports_package_statuses: true,
         };
         assert_eq!(
             all.bits(),
@@ -157,6 +163,8 @@ mod tests {
                 | 0x40
                 | 0x80
                 | 0x200
+                | 0x8
+                | 0x10
         );
         let health_only = Capabilities {
             reports_health: true,

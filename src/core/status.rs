@@ -5,7 +5,7 @@ use super::config::Capabilities;
 use crate::proto::{
     AgentDescription, AgentToServer, AvailableComponents, ComponentHealth,
     ConnectionSettingsRequest, ConnectionSettingsStatus, CustomCapabilities, EffectiveConfig,
-    RemoteConfigStatus,
+    PackageStatuses, RemoteConfigStatus,
 };
 
 /// One slot per compressible sub-message the core reports.
@@ -24,6 +24,9 @@ pub(crate) struct StatusParts {
     /// "CustomCapabilities": sent only when the list changes, and in every
     /// full report.
     pub(crate) custom_capabilities: Option<CustomCapabilities>,
+    /// "PackageStatuses": the whole set, sent whenever any package's state
+    /// or progress changes and in every full report.
+    pub(crate) package_statuses: Option<PackageStatuses>,
 }
 
 impl StatusParts {
@@ -40,6 +43,7 @@ impl StatusParts {
         msg.connection_settings_status = self.connection_settings_status;
         msg.connection_settings_request = self.connection_settings_request;
         msg.custom_capabilities = self.custom_capabilities;
+        msg.package_statuses = self.package_statuses;
     }
 }
 
@@ -102,6 +106,12 @@ impl StatusStore {
                 &r.connection_settings_request,
             ),
             custom_capabilities: pick(true, full, &c.custom_capabilities, &r.custom_capabilities),
+            package_statuses: pick(
+                caps.reports_package_statuses,
+                full,
+                &c.package_statuses,
+                &r.package_statuses,
+            ),
         }
     }
 
@@ -148,7 +158,8 @@ impl StatusStore {
             available_components,
             connection_settings_status,
             connection_settings_request,
-            custom_capabilities
+            custom_capabilities,
+            package_statuses
         );
     }
 }

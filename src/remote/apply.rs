@@ -187,6 +187,10 @@ pub struct Machine {
     /// An offer to apply again although its hash is applied (or failed):
     /// the variables it uses changed.
     forced: Option<Vec<u8>>,
+    /// The hash of a config the agent applies on its own (a temporary
+    /// change): its statuses are not the server's business, and a failed
+    /// one leaves the recorded outcome alone.
+    local: Option<Vec<u8>>,
 }
 
 fn status(hash: &[u8], s: RemoteConfigStatuses, error: &str) -> RemoteConfigStatus {
@@ -224,6 +228,7 @@ impl Machine {
             own: local::Own::default(),
             vars: Vars::new(),
             forced: None,
+            local: None,
         }
     }
 
@@ -264,6 +269,9 @@ impl Machine {
     }
 
     fn report(&mut self, hash: &[u8], s: RemoteConfigStatuses, error: &str) {
+        if self.local.as_deref() == Some(hash) {
+            return;
+        }
         // An outcome for an offer the server has since replaced is recorded
         // but not reported: the server asks only about its newest offer.
         if self.latest.as_deref().is_some_and(|l| l != hash) {
@@ -271,6 +279,50 @@ impl Machine {
         }
         self.status = Some(status(hash, s, error));
         self.unreported = true;
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether Fluent Bit's hot reload is on; `None` before the first PreRun.
+    pub fn hot_reload(&self) -> Option<bool> {
+        self.hot_reload
+    }
+
+    /// The operator's policy, for checks that apply nothing.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A config the agent applies on its own (a temporary change), through
+    /// the same steps as an offer, but not reported as the server's.
+    pub fn offer_local(&mut self, offer: AgentRemoteConfig) {
+        self.local = Some(offer.config_hash.clone());
+        if self.aborted {
+            return;
+        }
+        if self.job.is_some() {
+            self.queued = Some(offer);
+            return;
+        }
+        self.start_offer(offer);
+    }
+
+    /// How the apply of `hash` ended: `None` while it waits or runs.
+    pub fn outcome_of(&self, hash: &[u8]) -> Option<Result<(), String>> {
+        let running = self.job.as_ref().is_some_and(|j| j.hash == hash)
+            || self.queued.as_ref().is_some_and(|q| q.config_hash == hash);
+        if running {
+            return None;
+        }
+        if self.applied.as_deref() == Some(hash) {
+            return Some(Ok(()));
+        }
+        match &self.last_failed {
+            Some((h, e)) if h == hash => Some(Err(e.clone())),
+            _ => Some(Err("it was replaced before it ran".into())),
+        }
     }
 
     /// The values for `${opamp.…}` from now on.
@@ -396,6 +448,10 @@ impl Machine {
             return self.local_done(Err(error));
         }
         self.last_failed = Some((hash.to_vec(), error.clone()));
+        if self.local.as_deref() == Some(hash) {
+            // A refused temporary change changes nothing, the record included.
+            return;
+        }
         self.side.push_back(Action::Persist(Outcome {
             hash: hash.to_vec(),
             applied: false,

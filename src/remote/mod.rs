@@ -12,6 +12,7 @@
 //! steps through [`Host`] (signal, dry run) and the file modules.
 
 pub mod apply;
+pub mod check;
 pub mod files;
 pub mod fragment;
 mod host;
@@ -23,6 +24,7 @@ pub mod record;
 mod render;
 pub mod scan;
 pub mod staging;
+pub mod temporary;
 pub mod validate;
 pub mod vars;
 
@@ -137,11 +139,26 @@ pub struct RemoteConfig {
     format: crate::fbconf::Format,
     /// The newest config as the server wrote it, for `${opamp.…}` changes.
     render: Render,
+    /// The temporary change in force, and the hash of its revert once that
+    /// has started.
+    temporary: Option<temporary::Temporary>,
+    revert_hash: Option<Vec<u8>>,
+    reverted: Vec<temporary::Temporary>,
+    /// Audit lines of temporary changes a server config cancelled.
+    cancelled: Vec<String>,
+    /// The latest apply outcomes, newest last, for `diagnostics`.
+    history: std::collections::VecDeque<String>,
+    /// The outcome of the last `validate` check, until taken.
+    check_result: Option<check::CheckReport>,
+    /// The policy verdict of the check whose dry run runs in `background`.
+    check_pending: Option<check::CheckReport>,
 }
 
 struct Background {
     done: Receiver<Result<(), String>>,
     cancel: Arc<AtomicBool>,
+    /// A `validate` check (apply nothing), not a step of the machine.
+    check: bool,
 }
 
 impl Drop for RemoteConfig {
@@ -181,6 +198,14 @@ impl RemoteConfig {
         let startup = resume.status.clone();
         let format = opts.policy.format;
         let render = Render::load(opts.layout.as_ref().map(|l| l.state.as_path()));
+        let temporary = opts.layout.as_ref().and_then(temporary::load);
+        if let Some(t) = &temporary {
+            crate::info!(
+                "temporary change {} ({}) is in force; it reverts at its deadline",
+                record::hex(&t.hash),
+                t.label
+            );
+        }
         let mut rc = RemoteConfig {
             machine: Machine::new(opts.policy, opts.timing, resume),
             layout: opts.layout,
@@ -190,6 +215,13 @@ impl RemoteConfig {
             waker: Arc::new(|| {}),
             format,
             render,
+            temporary,
+            revert_hash: None,
+            reverted: Vec::new(),
+            cancelled: Vec::new(),
+            history: Default::default(),
+            check_result: None,
+            check_pending: None,
         };
         rc.read_own_layout(format);
         rc
@@ -218,13 +250,21 @@ impl RemoteConfig {
                 Err("the --dry-run check stopped unexpectedly; nothing was applied".into())
             }
         };
-        self.background = None;
-        if let Some(layout) = &self.layout {
-            let _ = staging::clear_staging(layout);
-        }
+        let check = self.background.take().is_some_and(|b| b.check);
         let now = Instant::now();
-        self.machine.done(now, result);
+        if check {
+            self.check_done(result);
+        } else {
+            if let Some(layout) = &self.layout {
+                let _ = staging::clear_staging(layout);
+            }
+            if result.is_ok() {
+                crate::fault::checkpoint("validated");
+            }
+            self.machine.done(now, result);
+        }
         self.drive(now);
+        self.temporary_tick(now);
         true
     }
 
@@ -259,6 +299,12 @@ impl RemoteConfig {
         now: Instant,
         offer: AgentRemoteConfig,
     ) -> Option<RemoteConfigStatus> {
+        crate::fault::checkpoint("received");
+        if self.revert_hash.is_none() {
+            if let Some(line) = self.cancel_temporary(&offer.config_hash) {
+                self.cancelled.push(line);
+            }
+        }
         self.remember_offer(&offer);
         self.machine.offer(offer);
         self.drive(now);
@@ -269,14 +315,29 @@ impl RemoteConfig {
 
     /// A pipeline generation started (`FLBPluginInputPreRun`).
     pub fn on_pre_run(&mut self, now: Instant, generation: u64, hot_reload: bool) {
+        let applying = self.machine.is_busy();
+        if applying {
+            crate::fault::checkpoint("confirming");
+        }
         self.machine.pre_run(now, generation, hot_reload);
         self.drive(now);
+        if applying && self.machine.is_busy() {
+            crate::fault::checkpoint("health_gate");
+        }
+        self.temporary_tick(now);
     }
 
     /// Fluent Bit refused a reload (new registration unregistered without Init).
     pub fn on_halted(&mut self, now: Instant) {
         self.machine.halted();
         self.drive(now);
+        self.temporary_tick(now);
+    }
+
+    /// Audit lines of temporary changes a server config cancelled since
+    /// the last call.
+    pub fn take_cancelled(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.cancelled)
     }
 
     /// Fluent Bit is exiting after a reload failed in init: restores the
@@ -293,6 +354,7 @@ impl RemoteConfig {
     pub fn on_tick(&mut self, now: Instant, health_ok: Option<bool>) {
         self.machine.tick(now, health_ok);
         self.drive(now);
+        self.temporary_tick(now);
     }
 
     /// Fluent Bit's reload count (`/api/v2/reload`), when the HTTP server
@@ -300,6 +362,28 @@ impl RemoteConfig {
     pub fn on_reload_count(&mut self, now: Instant, count: u64) {
         self.machine.reload_count(now, count);
         self.drive(now);
+    }
+
+    /// Fluent Bit is stopping (SIGTERM, the end of a run) in the middle of
+    /// an apply: the files go back to the last-known-good and the apply
+    /// simply did not happen. The record keeps the previous outcome, so
+    /// the next start reports that, and a server that still wants the new
+    /// config offers it again; the shutdown was not the config's doing. A
+    /// process killed outright never gets here: the next start restores
+    /// and blocks the config.
+    pub fn on_shutdown(&mut self) {
+        let Some(layout) = &self.layout else {
+            return;
+        };
+        let Some(marker) = staging::pending(layout).filter(|m| m.phase == Phase::Applying) else {
+            return;
+        };
+        match staging::restore(layout).and_then(|_| staging::finish(layout)) {
+            Ok(()) => crate::warn!("remote config {}: {SHUT_DOWN}", record::hex(&marker.hash)),
+            Err(e) => crate::error!(
+                "remote config: cannot restore the last-known-good config at shutdown ({e}); the next start will"
+            ),
+        }
     }
 
     /// The server's Restart command: hot-reload the current config, never
@@ -322,7 +406,18 @@ impl RemoteConfig {
 
     /// When the agent loop should call [`RemoteConfig::on_tick`] at the latest.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.machine.next_deadline()
+        let machine = self.machine.next_deadline();
+        // A revert that must wait for a running apply starts on that
+        // apply's own events; a past deadline here would spin the loop.
+        let revert = self
+            .temporary
+            .as_ref()
+            .filter(|t| !t.reverting && !self.machine.is_busy() && self.background.is_none())
+            .map(|t| t.due_at(Instant::now()));
+        match (machine, revert) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub fn applied_hash(&self) -> Option<&[u8]> {
@@ -331,6 +426,35 @@ impl RemoteConfig {
 
     pub fn is_busy(&self) -> bool {
         self.machine.is_busy()
+    }
+
+    /// The pipeline generation that ran last (PreRun).
+    pub fn generation(&self) -> u64 {
+        self.machine.generation()
+    }
+
+    pub fn hot_reload(&self) -> Option<bool> {
+        self.machine.hot_reload()
+    }
+
+    /// The latest apply outcomes, oldest first: unix seconds, hash, result.
+    pub fn history(&self) -> Vec<String> {
+        self.history.iter().cloned().collect()
+    }
+
+    fn remember_outcome(&mut self, o: &Outcome) {
+        const KEEP: usize = 20;
+        let secs = temporary::unix_ms() / 1000;
+        let what = if o.applied {
+            "APPLIED".to_string()
+        } else {
+            format!("FAILED: {}", o.error)
+        };
+        if self.history.len() == KEEP {
+            self.history.pop_front();
+        }
+        self.history
+            .push_back(format!("{secs} {} {what}", record::hex(&o.hash)));
     }
 
     /// Carries out the machine's steps until it waits for something. `now`
@@ -344,10 +468,21 @@ impl RemoteConfig {
             };
             let result = match action {
                 Action::DryRun => match self.start_dry_run() {
-                    Some(r) => r,
+                    Some(r) => {
+                        if r.is_ok() {
+                            crate::fault::checkpoint("validated");
+                        }
+                        r
+                    }
                     None => break,
                 },
-                other => self.execute(&other),
+                other => {
+                    let r = self.execute(&other);
+                    if r.is_ok() {
+                        checkpoint_after(&other);
+                    }
+                    r
+                }
             };
             if let Err(e) = &result {
                 crate::debug!("remote config step failed: {e}");
@@ -382,7 +517,11 @@ impl RemoteConfig {
             });
         match spawned {
             Ok(_) => {
-                self.background = Some(Background { done, cancel });
+                self.background = Some(Background {
+                    done,
+                    cancel,
+                    check: false,
+                });
                 None
             }
             Err(e) => Some(Err(format!("cannot start the --dry-run check: {e}"))),
@@ -404,9 +543,21 @@ impl RemoteConfig {
             Action::Commit => io(staging::commit(layout)),
             Action::Persist(outcome) => {
                 persist(layout, outcome);
+                self.remember_outcome(outcome);
                 Ok(())
             }
         }
+    }
+}
+
+/// The crash tests' checkpoints after the steps that change the disk or
+/// the process.
+fn checkpoint_after(action: &Action) {
+    match action {
+        Action::Stage(_) => crate::fault::checkpoint("staged"),
+        Action::Swap { .. } => crate::fault::checkpoint("swapped"),
+        Action::SignalReload => crate::fault::checkpoint("signalled"),
+        _ => {}
     }
 }
 
@@ -430,6 +581,10 @@ fn persist(layout: &Layout, o: &Outcome) {
         }
     }
 }
+
+pub const SHUT_DOWN: &str =
+    "Fluent Bit shut down while this config was being applied; the last-known-good \
+     config is restored for the next start, which reports the previous outcome";
 
 pub const INTERRUPTED: &str = "the agent stopped while applying this config (killed or crashed before \
      the reload was confirmed); the last-known-good config was restored and this config will not be \

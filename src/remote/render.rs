@@ -133,6 +133,22 @@ impl RemoteConfig {
         Some(outcome)
     }
 
+    /// Whether the newest config, as the server wrote it, mentions
+    /// `needle` (a package's variable prefix): such a package is in use.
+    pub fn source_mentions(&self, needle: &str) -> bool {
+        let needle = needle.to_ascii_lowercase();
+        self.render
+            .source
+            .iter()
+            .filter_map(|s| s.config.as_ref())
+            .flat_map(|m| m.config_map.values())
+            .any(|f| {
+                String::from_utf8_lossy(&f.body)
+                    .to_ascii_lowercase()
+                    .contains(&needle)
+            })
+    }
+
     /// Every offer passes here before the machine sees it.
     pub(super) fn remember_offer(&mut self, offer: &AgentRemoteConfig) {
         self.render.remember(offer);

@@ -33,6 +33,9 @@ struct Value {
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Vars {
     map: BTreeMap<String, Value>,
+    /// Name prefixes that exist but cannot be used now, with why (a
+    /// package that failed to install): a reference fails naming it.
+    unavailable: BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Vars {
@@ -48,6 +51,8 @@ pub enum VarError {
     Unknown(String),
     /// `${opamp.` without its closing `}`.
     Unclosed(String),
+    /// A name under a prefix that cannot be used now: (name, why).
+    Unavailable(String, String),
 }
 
 impl fmt::Display for VarError {
@@ -56,8 +61,14 @@ impl fmt::Display for VarError {
             VarError::Unknown(n) => write!(
                 f,
                 "the config references the variable ${{{n}}}, which this agent does not have \
-                 (no such destination or setting was offered)"
+                 (no such destination, package or setting was offered)"
             ),
+            VarError::Unavailable(n, why) => {
+                write!(
+                    f,
+                    "the config references ${{{n}}}, which cannot be used: {why}"
+                )
+            }
             VarError::Unclosed(n) => {
                 write!(f, "the config has '${{{n}' without its closing '}}'")
             }
@@ -79,10 +90,19 @@ impl Vars {
         self.map.insert(name.to_string(), v);
     }
 
+    /// Marks every name starting with `prefix` as unusable for `why`
+    /// (unless a value of that name is defined).
+    pub fn insert_unavailable(&mut self, prefix: &str, why: &str) {
+        self.unavailable.insert(prefix.to_string(), why.to_string());
+    }
+
     /// Adds every value of `other` (its names win).
     pub fn merge(&mut self, other: &Vars) {
         for (k, v) in &other.map {
             self.map.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &other.unavailable {
+            self.unavailable.insert(k.clone(), v.clone());
         }
     }
 
@@ -143,12 +163,24 @@ impl Vars {
             let name = &after[..end];
             match self.map.get(name) {
                 Some(v) => out.push_str(&v.text),
-                None => return Err(VarError::Unknown(clip(name))),
+                None => return Err(self.missing(name)),
             }
             rest = &after[end + 1..];
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    fn missing(&self, name: &str) -> VarError {
+        let why = self
+            .unavailable
+            .iter()
+            .find(|(p, _)| name.starts_with(p.as_str()))
+            .map(|(_, why)| why.clone());
+        match why {
+            Some(why) => VarError::Unavailable(clip(name), why),
+            None => VarError::Unknown(clip(name)),
+        }
     }
 
     /// Expands every file of a config map; the error names the file.

@@ -178,6 +178,10 @@ pub struct Collector {
     config_stale: bool,
     config_fingerprint: Option<u64>,
     reload_count: Option<u64>,
+    /// The latest sample's counters and process stats, for commands that
+    /// show them (`metrics`, `health`).
+    last_metrics: Option<Metrics>,
+    last_process: Option<ProcessStats>,
 }
 
 impl Collector {
@@ -199,6 +203,8 @@ impl Collector {
             config_stale: true,
             config_fingerprint: None,
             reload_count: None,
+            last_metrics: None,
+            last_process: None,
         }
     }
 
@@ -226,6 +232,8 @@ impl Collector {
                 self.reload_count = m.reload_count;
             }
         }
+        self.last_process = obs.process;
+        self.last_metrics = obs.metrics.as_ref().ok().cloned();
         let pipeline = match obs.metrics {
             Ok(m) => Pipeline::Metrics(m),
             Err(why) => Pipeline::Unavailable(why),
@@ -269,8 +277,36 @@ impl Collector {
         self.tracker.evidence_span()
     }
 
+    /// Where Fluent Bit's HTTP server is read, and why not when it is off.
+    pub fn http_server(&self) -> (&str, Option<&str>) {
+        (&self.cfg.http_server, self.cfg.http_off.as_deref())
+    }
+
     pub fn fluent_bit_version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+
+    /// The latest sample's counters; `None` when Fluent Bit's HTTP server
+    /// did not answer.
+    pub fn last_metrics(&self) -> Option<&Metrics> {
+        self.last_metrics.as_ref()
+    }
+
+    pub fn last_process(&self) -> Option<ProcessStats> {
+        self.last_process
+    }
+
+    /// The redacted effective config as it is on disk now.
+    pub fn effective_config_now(&self) -> Option<EffectiveConfig> {
+        match &self.cfg.bootstrap {
+            Some(path) => effective_config::read_files(path)
+                .ok()
+                .map(|files| effective_config::effective_config(&files, &self.redactor)),
+            None => Some(effective_config::from_command_line(
+                &self.cfg.args,
+                &self.redactor,
+            )),
+        }
     }
 
     fn description_if_changed(&mut self) -> Option<AgentDescription> {

@@ -12,6 +12,7 @@
 pub mod body;
 pub(crate) mod connector;
 mod dns;
+pub mod download;
 pub mod endpoint;
 pub mod headers;
 pub mod http;

@@ -134,6 +134,18 @@ impl Fb {
         false
     }
 
+    /// Waits until `what` occurs more than `than` times.
+    pub fn wait_for_more(&self, what: &str, than: usize, timeout: Duration) -> bool {
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if self.count(what) > than {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     pub fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])

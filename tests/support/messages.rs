@@ -234,3 +234,22 @@ pub fn other_connections(hash: &[u8], dests: &[Destination<'_>]) -> Vec<u8> {
     }
     .encode_to_vec()
 }
+
+/// A Fluent Bit command request: a CustomMessage of `capability` (normally
+/// `io.fluentbit.command`), `type` = the command, `data` = the JSON body.
+pub fn custom(capability: &str, command: &str, data: &str) -> Vec<u8> {
+    ServerToAgent {
+        custom_message: Some(fluent_bit_opamp::proto::CustomMessage {
+            capability: capability.into(),
+            r#type: command.into(),
+            data: data.as_bytes().to_vec(),
+        }),
+        ..ServerToAgent::default()
+    }
+    .encode_to_vec()
+}
+
+/// A request of the `io.fluentbit.command` capability.
+pub fn command(name: &str, data: &str) -> Vec<u8> {
+    custom("io.fluentbit.command", name, data)
+}

@@ -16,8 +16,11 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod agent;
+pub mod c_host;
 pub mod certs;
 pub mod chaos;
+pub mod commands;
+pub mod file_server;
 pub mod fluent_bit;
 pub mod http_server;
 pub mod messages;
@@ -328,6 +331,16 @@ impl TestServer {
             .iter()
             .flat_map(|c| c.messages())
             .filter_map(|m| m.remote_config_status)
+            .collect()
+    }
+
+    /// Every custom message the agents sent over WebSocket, in order.
+    pub fn custom_messages(&self) -> Vec<fluent_bit_opamp::proto::CustomMessage> {
+        self.recorded()
+            .ws
+            .iter()
+            .flat_map(|c| c.messages())
+            .filter_map(|m| m.custom_message)
             .collect()
     }
 

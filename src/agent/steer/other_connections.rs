@@ -32,6 +32,13 @@ pub(crate) struct OtherState {
     pending: Option<OfferToken>,
 }
 
+impl OtherState {
+    /// The destinations' values in use.
+    pub(crate) fn current(&self) -> &Vars {
+        &self.current
+    }
+}
+
 impl Runtime {
     pub(super) fn other_connections_offer(
         &mut self,
@@ -59,7 +66,7 @@ impl Runtime {
                 vars.names().count()
             );
         }
-        self.remote.init_vars(vars.clone());
+        self.remote.init_vars(self.with_package_vars(&vars));
         self.other.current = vars.clone();
         self.other.confirmed = vars;
         self.publish_secrets();
@@ -105,7 +112,10 @@ impl Runtime {
         self.publish_secrets();
         // An earlier offer still waiting is superseded: its token is stale.
         self.other.pending = None;
-        if self.remote.set_vars(Instant::now(), vars) {
+        if self
+            .remote
+            .set_vars(Instant::now(), self.with_package_vars(&vars))
+        {
             self.other.pending = Some(token);
             self.remote_status();
         } else {
@@ -136,7 +146,7 @@ impl Runtime {
                 self.other.current = back.clone();
                 self.store_destinations(&back);
                 // The last-known-good files were rendered with these.
-                self.remote.init_vars(back);
+                self.remote.init_vars(self.with_package_vars(&back));
             }
         }
         dest_store::tidy(self.state.path(), &[&self.other.current]);

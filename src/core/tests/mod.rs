@@ -15,6 +15,7 @@ mod custom_messages;
 mod delivery;
 mod disconnect;
 mod heartbeats;
+mod packages;
 mod server_messages;
 mod size_limits;
 mod status_reporting;
