@@ -278,3 +278,38 @@ fn restarts_recognise_the_live_fragment_and_block_one_that_crashed() {
     assert_eq!(out[0].1.as_ref().unwrap_err(), apply::BLOCKED);
     assert_eq!(env.fragment().as_deref(), Some(FRAG));
 }
+
+/// A config read back from the live files (a temporary change's revert)
+/// holds the fragment as it was: the live fragment replaces it.
+#[test]
+fn a_config_that_carries_a_fragment_gets_the_live_one() {
+    let mut env = Env::new("carried");
+    let mut rc = env.driver(true);
+    set(&mut rc, 1, Some(FRAG2));
+    env.reloaded(&mut rc);
+    rc.take_own_outcomes();
+    let mut offer = server("s1");
+    let map = offer.config.as_mut().unwrap();
+    map.config_map.get_mut("").unwrap().body =
+        format!("{SERVER}# _opamp: own telemetry, written by the opamp plugin\n{INCLUDE}")
+            .into_bytes();
+    map.config_map.insert(
+        KEY.into(),
+        AgentConfigFile {
+            body: FRAG.into(),
+            content_type: String::new(),
+        },
+    );
+    rc.on_offer(Instant::now(), offer);
+    env.reloaded(&mut rc);
+    assert_eq!(
+        rc.poll_status().unwrap().status,
+        RemoteConfigStatuses::Applied as i32
+    );
+    assert_eq!(
+        env.fragment().as_deref(),
+        Some(FRAG2),
+        "the live fragment, not the carried one"
+    );
+    assert_eq!(env.main().matches("@INCLUDE").count(), 1, "{}", env.main());
+}

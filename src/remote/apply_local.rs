@@ -80,6 +80,13 @@ impl Machine {
         &self,
         server: Candidate,
     ) -> Result<(Arc<Candidate>, Arc<Candidate>), String> {
+        // A config read back from the live files (a temporary change's
+        // revert) still holds the fragment: it is ours to place, never the
+        // server's, so it is taken out and the live one put in.
+        let server = match &self.own.layout {
+            Some((format, folder)) => fragment::strip(&server.main, &server.files, *format, folder),
+            None => server,
+        };
         let base = Arc::new(server);
         match (&self.own.layout, &self.own.applied) {
             (Some((format, folder)), Some(f)) => {
