@@ -344,6 +344,32 @@ impl TestServer {
             .collect()
     }
 
+    /// Takes the agent messages received so far out of the record, for a
+    /// long run that checks them as they come and must not keep them all:
+    /// WebSocket ones by connection index, then HTTP ones, in order.
+    pub fn drain_messages(&self) -> (Vec<(usize, Vec<AgentToServer>)>, Vec<AgentToServer>) {
+        let mut state = self.shared.state();
+        let ws = state
+            .rec
+            .ws
+            .iter_mut()
+            .enumerate()
+            .map(|(i, c)| {
+                let taken = WsConnection {
+                    payloads: std::mem::take(&mut c.payloads),
+                    ..WsConnection::default()
+                };
+                (i, taken.messages())
+            })
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        let http = std::mem::take(&mut state.rec.http)
+            .iter()
+            .map(|h| h.message())
+            .collect();
+        (ws, http)
+    }
+
     pub fn recorded(&self) -> Recorded {
         self.shared.state().rec.clone()
     }
