@@ -14,7 +14,10 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut v: Vec<_> = rd.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let mut v: Vec<_> = rd
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
     v.sort();
     v
 }
@@ -60,7 +63,11 @@ fn seeds_are_in_the_corpus() {
                 std::fs::write(&path, data).unwrap();
             } else {
                 let saved = std::fs::read(&path).unwrap_or_default();
-                assert!(saved == *data, "{} is missing or stale: run with FUZZ_WRITE_SEEDS=1", path.display());
+                assert!(
+                    saved == *data,
+                    "{} is missing or stale: run with FUZZ_WRITE_SEEDS=1",
+                    path.display()
+                );
             }
         }
     }

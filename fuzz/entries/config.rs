@@ -45,7 +45,11 @@ pub fn policy_scan(data: &[u8]) {
         })
         .collect();
     if !unreadable {
-        for s in view(format, &text).sections.iter().filter(|s| s.is_plugin()) {
+        for s in view(format, &text)
+            .sections
+            .iter()
+            .filter(|s| s.is_plugin())
+        {
             if let Some(name) = s.get("name") {
                 let n = normalize(name);
                 assert!(

@@ -10,7 +10,10 @@ pub mod steer;
 
 /// Every target: (name, entry), as the folders under `fuzz/corpus/` and
 /// `fuzz/regressions/` are named.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's body.
+pub type Entry = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Entry)] = &[
     ("policy_scan", config::policy_scan),
     ("redactor", config::redactor),
     ("fbconf_reader", config::fbconf_reader),

@@ -71,7 +71,8 @@ fn classic_view(text: &str) -> View {
     for line in classic::lines(text) {
         match line.kind {
             Kind::Section(name) => v.sections.push(Section {
-                kind: name.trim().to_ascii_uppercase(),
+                kind: classic::section_type(&name)
+                    .map_or_else(|| name.to_ascii_uppercase(), str::to_string),
                 line: line.no,
                 props: Vec::new(),
             }),

@@ -16,7 +16,10 @@ use prost::Message as _;
 fn configs(yaml: bool) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let dir = std::path::Path::new("tests/fixtures/fbconf");
-    let mut cases: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut cases: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     cases.sort();
     for case in cases {
         let main = case.join(if yaml { "main.yaml" } else { "main.conf" });
@@ -127,8 +130,12 @@ pub fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     let mut m: BTreeMap<&str, Vec<Vec<u8>>> = BTreeMap::new();
     for (yaml, prefix) in [(false, 0u8), (true, 1)] {
         for c in configs(yaml) {
-            m.entry("policy_scan").or_default().push(with(&[prefix], &c));
-            m.entry("fbconf_reader").or_default().push(with(&[prefix], &c));
+            m.entry("policy_scan")
+                .or_default()
+                .push(with(&[prefix], &c));
+            m.entry("fbconf_reader")
+                .or_default()
+                .push(with(&[prefix], &c));
             let r = with(&[prefix], b"password,x_*\0secretvalue1,abcdef\0");
             m.entry("redactor").or_default().push(with(&r, &c));
         }
