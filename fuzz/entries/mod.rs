@@ -81,3 +81,22 @@ impl<'a> Input<'a> {
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
+
+/// libFuzzer's panic hook aborts on every panic. The config reader catches
+/// the YAML parser's own panics on purpose (`fbconf::yaml::parse` turns
+/// them into parse errors), so those unwind to it; any other panic still
+/// aborts and counts as a crash.
+pub fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let abort = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_yaml = info
+                .location()
+                .is_some_and(|l| l.file().contains("libyaml-safer"));
+            if !in_yaml {
+                abort(info);
+            }
+        }));
+    });
+}

@@ -6,4 +6,7 @@
 #[path = "../entries/mod.rs"]
 mod entries;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| entries::config::opamp_vars(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    entries::install_panic_hook();
+    entries::config::opamp_vars(data)
+});
