@@ -51,7 +51,9 @@ pub fn policy_scan(data: &[u8]) {
             .filter(|s| s.is_plugin())
         {
             if let Some(name) = s.get("name") {
-                let n = normalize(name);
+                // The scanner strips classic quotes (Fluent Bit keeps them,
+                // so a quoted name starts nothing); compare the same way.
+                let n = normalize(name.trim_matches(['"', '\'']));
                 assert!(
                     seen.contains(&n.as_str()),
                     "the reader sees {} {n:?}, the scanner does not: {findings:?}",
