@@ -16,6 +16,8 @@ mod supervise;
 
 pub use control::Control;
 pub use notify::Notifier;
+/// The connection-settings decoders, for fuzz targets and tests.
+pub use steer::seam as steer_seam;
 
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;

@@ -56,6 +56,38 @@ pub struct Line {
     pub kind: Kind,
 }
 
+/// Fluent Bit's section types in the order its `get_section_type` tries
+/// them, with the kind each becomes.
+const SECTION_TYPES: &[(&str, &str)] = &[
+    ("service", "SERVICE"),
+    ("parser", "PARSER"),
+    ("multiline_parser", "MULTILINE_PARSER"),
+    ("stream_processor", "STREAM_PROCESSOR"),
+    ("plugins", "PLUGINS"),
+    ("upstream_servers", "UPSTREAM_SERVERS"),
+    ("custom", "CUSTOM"),
+    ("customs", "CUSTOM"),
+    ("input", "INPUT"),
+    ("inputs", "INPUT"),
+    ("filter", "FILTER"),
+    ("filters", "FILTER"),
+    ("output", "OUTPUT"),
+    ("outputs", "OUTPUT"),
+];
+
+/// The kind Fluent Bit gives a `[NAME]` header, `None` for a section of
+/// its own. It compares with `strncasecmp(name, type, strlen(name))`, so
+/// any prefix of a type selects the first type it begins (`[IN]` is an
+/// input, `[PL]` loads plugins, `[]` is the service), and nothing is
+/// trimmed (`[OUTPUT ]` is no output).
+pub fn section_type(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    SECTION_TYPES
+        .iter()
+        .find(|(t, _)| t.starts_with(&lower))
+        .map(|(_, kind)| *kind)
+}
+
 /// Every line of one classic file, one at a time: a large config is never
 /// held twice over as a list of lines.
 pub fn lines(text: &str) -> impl Iterator<Item = Line> + '_ {
@@ -278,6 +310,19 @@ mod tests {
             Kind::Entry { key, value, .. } => Some((key, value)),
             _ => None,
         }
+    }
+
+    #[test]
+    fn section_types_match_by_prefix_as_fluent_bit_does() {
+        assert_eq!(section_type("IN"), Some("INPUT"));
+        assert_eq!(section_type("inputs"), Some("INPUT"));
+        assert_eq!(section_type("PL"), Some("PLUGINS"));
+        assert_eq!(section_type("p"), Some("PARSER"));
+        assert_eq!(section_type(""), Some("SERVICE"));
+        assert_eq!(section_type("Serv"), Some("SERVICE"));
+        assert_eq!(section_type("OUTPUT "), None);
+        assert_eq!(section_type(" INPUT"), None);
+        assert_eq!(section_type("INPUTSX"), None);
     }
 
     #[test]

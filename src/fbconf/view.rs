@@ -68,19 +68,26 @@ pub fn view(format: Format, text: &str) -> View {
 
 fn classic_view(text: &str) -> View {
     let mut v = View::default();
+    // Fluent Bit files a doubly indented key under a group only while one
+    // is open (`[GROUP]`); otherwise the key is the section's. A key at
+    // the base indent closes the group.
+    let mut group_open = false;
     for line in classic::lines(text) {
+        if let Kind::Entry { in_group, .. } = &line.kind {
+            group_open &= *in_group;
+        }
         match line.kind {
-            Kind::Section(name) => v.sections.push(Section {
-                kind: name.trim().to_ascii_uppercase(),
-                line: line.no,
-                props: Vec::new(),
-            }),
-            Kind::Entry {
-                key,
-                value,
-                in_group: false,
-                ..
-            } => {
+            Kind::Group(_) => group_open = true,
+            Kind::Section(name) => {
+                group_open = false;
+                v.sections.push(Section {
+                    kind: classic::section_type(&name)
+                        .map_or_else(|| name.to_ascii_uppercase(), str::to_string),
+                    line: line.no,
+                    props: Vec::new(),
+                })
+            }
+            Kind::Entry { key, value, .. } if !group_open => {
                 if let Some(s) = v.sections.last_mut() {
                     s.props.push(Prop {
                         key,

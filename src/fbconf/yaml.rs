@@ -9,6 +9,7 @@
 //! the operator's file in place.
 
 use std::ops::Range;
+use std::panic::AssertUnwindSafe;
 
 use libyaml_safer::{EventData, Parser, ScalarStyle};
 
@@ -78,7 +79,18 @@ pub fn parse(text: &str) -> Stream {
     let bom = if text.starts_with('\u{feff}') { 3 } else { 0 };
     let at = |i: u64| (i as usize + bom).min(text.len());
     loop {
-        let ev = match parser.parse() {
+        // libyaml-safer panics on some malformed input (found by the fuzz
+        // targets, see fuzz/regressions/): a server's config must not
+        // take the agent down, so a panic is a parse error like any other.
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| parser.parse()));
+        let Ok(parsed) = parsed else {
+            out.error = Some(Error {
+                line: out.events.last().map_or(1, |e| e.line),
+                problem: "the YAML parser gave up on this text".into(),
+            });
+            return out;
+        };
+        let ev = match parsed {
             Ok(ev) => ev,
             Err(e) => {
                 let line = e.problem_mark().map_or(0, |m| m.line as usize + 1);

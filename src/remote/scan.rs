@@ -46,7 +46,7 @@ const CLASSIC_NON_PLUGIN_SECTIONS: &[&str] = &[
     "PARSER",
     "MULTILINE_PARSER",
     "STREAM_TASK",
-    "UPSTREAM",
+    "UPSTREAM_SERVERS",
     "NODE",
 ];
 const YAML_NON_PLUGIN_SECTIONS: &[&str] = &[
@@ -109,7 +109,11 @@ fn scan_classic(text: &str) -> Vec<Finding> {
         match &line.kind {
             Kind::Include(path) => out.push(finding(no, What::Include(path.clone()))),
             Kind::Section(name) => {
-                section = name.trim().to_ascii_uppercase();
+                // Fluent Bit's kind (`[PL]` loads plugins, `[S]` is the
+                // service); other names as written, for the files other
+                // loaders read (`[NODE]`, `[STREAM_TASK]`).
+                section = classic::section_type(name)
+                    .map_or_else(|| name.trim().to_ascii_uppercase(), str::to_string);
                 if section == "PLUGINS" {
                     out.push(finding(no, What::LoadsLibraries));
                 }
@@ -306,6 +310,22 @@ mod tests {
         assert_eq!(
             plugins(Format::Classic, text),
             vec!["tail", "lua", "exec", "calyptia"]
+        );
+    }
+
+    #[test]
+    fn classic_headers_are_matched_by_prefix_as_fluent_bit_does() {
+        // Found by tests/fbconf_fuzz.rs: Fluent Bit takes any prefix of a
+        // section type, so `[PL]` loads libraries and `[S]` is the service.
+        let f = scan(Format::Classic, "[PL]\n    Path /x.so\n[S]\n    Hot_Reload off\n[IN]\n    Name exec\n[UPSTREAM]\n    name u\n");
+        let whats: Vec<&What> = f.iter().map(|f| &f.what).collect();
+        assert_eq!(
+            whats,
+            vec![
+                &What::LoadsLibraries,
+                &What::HotReloadSetting,
+                &What::Plugin("exec".into())
+            ]
         );
     }
 

@@ -14,6 +14,8 @@ mod offers;
 mod opamp;
 mod other_connections;
 mod own_telemetry;
+/// For fuzz targets and tests only; see the module.
+pub mod seam;
 mod store;
 mod telemetry_render;
 mod telemetry_spec;
