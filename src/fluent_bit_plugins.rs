@@ -22,6 +22,9 @@ pub struct Plugins {
     pub processors: Vec<String>,
     pub filters: Vec<String>,
     pub outputs: Vec<String>,
+    /// From `--version` (`Fluent Bit v5.1.1` -> `5.1.1`), for the status
+    /// when Fluent Bit's HTTP server is off.
+    pub version: Option<String>,
 }
 
 impl Plugins {
@@ -89,12 +92,31 @@ fn finish(found: Discovered) {
     }
 }
 
-/// Runs `binary --help` (blocking, up to 10 s; call it beside the agent
-/// thread) and reads its plugin list.
+/// Runs `binary --help` and `binary --version` (blocking, up to 10 s
+/// each; call it beside the agent thread) and reads the plugin list and
+/// the version.
 pub fn from_binary(binary: &Path) -> Discovered {
-    let fail = |e: String| format!("cannot run '{} --help': {e}", binary.display());
+    let help = run(binary, "--help")?;
+    let mut plugins = parse_help(&help);
+    if plugins.inputs.is_empty() && plugins.outputs.is_empty() {
+        return Err(format!("'{} --help' listed no plugins", binary.display()));
+    }
+    plugins.version = run(binary, "--version")
+        .ok()
+        .and_then(|t| parse_version(&t));
+    Ok(plugins)
+}
+
+/// `Fluent Bit v5.1.1` (the first line of `--version`) -> `5.1.1`.
+pub fn parse_version(text: &str) -> Option<String> {
+    let v = text.lines().next()?.trim().strip_prefix("Fluent Bit v")?;
+    (!v.is_empty()).then(|| v.split_whitespace().next().unwrap_or(v).to_string())
+}
+
+fn run(binary: &Path, arg: &str) -> Result<String, String> {
+    let fail = |e: String| format!("cannot run '{} {arg}': {e}", binary.display());
     let mut child = Command::new(binary)
-        .arg("--help")
+        .arg(arg)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -124,11 +146,7 @@ pub fn from_binary(binary: &Path) -> Discovered {
         }
     }
     let out = reader.join().unwrap_or_default();
-    let plugins = parse_help(&String::from_utf8_lossy(&out));
-    if plugins.inputs.is_empty() && plugins.outputs.is_empty() {
-        return Err(fail("it listed no plugins".into()));
-    }
-    Ok(plugins)
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Reads the plugin sections of `--help`: a heading line per kind (bold
@@ -186,6 +204,15 @@ fn strip_ansi(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_from_the_first_line() {
+        assert_eq!(
+            parse_version("Fluent Bit v5.1.1\nGit commit: x\n").as_deref(),
+            Some("5.1.1")
+        );
+        assert_eq!(parse_version("nope"), None);
+    }
 
     const HELP: &str = "Usage: fluent-bit [OPTION]\n\n\x1b[1mInputs\x1b[0m\n  fluentbit_metrics       Fluent Bit internal metrics\n  fluentbit_logs          Fluent Bit internal logs\n  tail                    Tail files\n\n\x1b[1mProcessors\x1b[0m\n\n\x1b[1mFilters\x1b[0m\n  grep                    grep events\n\n\x1b[1mOutputs\x1b[0m\n  opentelemetry           OpenTelemetry\n\n\x1b[1mInternal\x1b[0m\n Event Loop  = epoll\n";
 

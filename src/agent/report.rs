@@ -48,6 +48,26 @@ impl Runtime {
         }
     }
 
+    /// The binary's plugins with the current config's use of them; again
+    /// after every reload, since the config may use others now.
+    pub(super) fn publish_components(&mut self) {
+        let Some(Ok(p)) = crate::fluent_bit_plugins::get() else {
+            return;
+        };
+        if let Some(v) = &p.version {
+            self.collector.set_binary_version(v);
+        }
+        let used = crate::status::components::used_plugins(self.collector.bootstrap());
+        let lists = [
+            &p.inputs[..],
+            &p.processors[..],
+            &p.filters[..],
+            &p.outputs[..],
+        ];
+        self.client
+            .set_available_components(crate::status::components::build(lists, &used));
+    }
+
     /// Advances the apply pipeline (confirmation timeouts, the health gate)
     /// and reports any status change.
     pub(super) fn remote_tick(&mut self) {

@@ -337,6 +337,7 @@ impl Runtime {
         if generation > 1 {
             // New pipeline: new config files, counters from zero.
             self.collector.on_reload();
+            self.publish_components();
         }
         self.remote
             .on_pre_run(Instant::now(), generation, hot_reload);
@@ -438,8 +439,8 @@ pub(super) fn capabilities(s: &Settings) -> Capabilities {
         reports_connection_settings_status: s.steering.connection_settings
             || s.steering.other_connections
             || s.steering.own_telemetry,
+        reports_available_components: matches!(crate::fluent_bit_plugins::get(), Some(Ok(_))),
         accepts_packages: s.packages.enabled,
         reports_package_statuses: s.packages.enabled,
-        ..Default::default()
     }
 }

@@ -6,6 +6,7 @@
 //! never in a Fluent Bit callback. It returns only what changed since the
 //! previous call; the core's status compression does the rest.
 
+pub mod components;
 pub mod description;
 pub mod effective_config;
 pub mod fluentbit_http;
@@ -275,6 +276,19 @@ impl Collector {
     /// Span of samples behind the current verdicts; zero right after a reset.
     pub fn health_evidence(&self) -> Duration {
         self.tracker.evidence_span()
+    }
+
+    /// The version read from the running binary: stands in while the HTTP
+    /// server cannot say (it is off, or not up yet).
+    pub fn set_binary_version(&mut self, v: &str) {
+        if self.version.is_none() {
+            self.version = Some(v.to_string());
+        }
+    }
+
+    /// Fluent Bit's bootstrap config, if it runs from one.
+    pub fn bootstrap(&self) -> Option<&std::path::Path> {
+        self.cfg.bootstrap.as_deref()
     }
 
     /// Where Fluent Bit's HTTP server is read, and why not when it is off.

@@ -74,10 +74,10 @@ pub(crate) fn own_capabilities(s: &Settings) -> (bool, bool) {
 }
 
 /// Learns the binary's plugins beside the agent thread, once per process.
-pub(crate) fn start_discovery(s: &Settings, waker: Arc<dyn Fn() + Send + Sync>) {
-    if s.steering.own_telemetry {
-        fluent_bit_plugins::discover(discover_binary(), waker);
-    }
+/// Own telemetry and the available components both need it, so it runs
+/// whatever the settings (one short child per process).
+pub(crate) fn start_discovery(_s: &Settings, waker: Arc<dyn Fn() + Send + Sync>) {
+    fluent_bit_plugins::discover(discover_binary(), waker);
 }
 
 impl Runtime {
@@ -126,6 +126,7 @@ impl Runtime {
             }
             self.client
                 .set_capabilities(crate::agent::runtime::capabilities(&self.settings));
+            self.publish_components();
         }
         if !self.own.synced {
             self.own_sync(plugins);
