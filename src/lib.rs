@@ -12,6 +12,7 @@
 pub mod agent;
 pub mod config;
 pub mod core;
+pub mod events;
 pub mod fbconf;
 #[allow(unsafe_code)]
 pub mod ffi;
