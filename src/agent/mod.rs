@@ -4,6 +4,7 @@
 
 mod connection;
 mod control;
+mod events;
 mod exchange;
 mod fault;
 mod notify;

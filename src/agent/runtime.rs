@@ -141,6 +141,7 @@ impl Runtime {
             other: Default::default(),
             recovering: None,
         };
+        rt.events_context();
         rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
@@ -305,6 +306,7 @@ impl Runtime {
         self.steer.on_new_section(&new, &self.state);
         self.client.set_capabilities(capabilities(&new));
         self.settings = new;
+        self.events_context();
         if packing_changed || *self.steer.profile() != before {
             info!(
                 "OpAMP connection settings changed; reconnecting to {}",

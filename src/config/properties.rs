@@ -71,6 +71,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("tls.csr", Some("off"), false, "Request a client certificate from the server by CSR when there is none or it nears expiry. The private key never leaves `state_dir`."),
     prop!("own_telemetry", Some("off"), false, "Accept own metrics and own logs offers: Fluent Bit's internal metrics and logs sent to the offered OTLP/HTTP endpoint."),
     prop!("other_connections", Some("off"), false, "Accept other connection settings: named destinations that remote configs reference as variables."),
+    prop!("events", Some("on"), false, "Emit one record per management event (connected, config applied, command done, ...) under this input's `Tag`. `off` emits none. See Management events."),
 ];
 
 /// Keys Fluent Bit itself consumes for every input; not ours to warn about.
@@ -231,6 +232,8 @@ pub struct Settings {
     pub max_config_size: usize,
     pub health_gate: Duration,
     pub steering: Steering,
+    /// Management event records into the pipeline (`events`).
+    pub events: bool,
 }
 
 /// What the server may change about connections, each part off unless the
@@ -524,6 +527,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
     };
     let max_config_size = r.size("max_config_size");
     let health_gate = r.duration("health_gate");
+    let events = r.bool("events");
     let steering = Steering {
         connection_settings: r.bool("connection_settings"),
         endpoint_allow: list(r.value("connection_endpoint_allow").unwrap_or(""))
@@ -568,6 +572,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         max_config_size,
         health_gate,
         steering,
+        events,
     })
 }
 
@@ -727,6 +732,16 @@ mod tests {
                 p.name
             );
         }
+    }
+
+    #[test]
+    fn events_are_on_unless_turned_off() {
+        let on = parse(&raw(&[("endpoint", "ws://x")])).unwrap();
+        assert!(on.events);
+        let off = parse(&raw(&[("endpoint", "ws://x"), ("events", "off")])).unwrap();
+        assert!(!off.events);
+        let bad = parse(&raw(&[("endpoint", "ws://x"), ("events", "maybe")])).unwrap_err();
+        assert_eq!(bad[0].key, "events");
     }
 
     #[test]
