@@ -20,6 +20,7 @@ pub mod certs;
 pub mod fluent_bit;
 pub mod http_server;
 pub mod messages;
+pub mod msgpack;
 pub mod proxy;
 mod server_stream;
 pub mod ws_server;
