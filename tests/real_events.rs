@@ -124,6 +124,32 @@ fn management_events_reach_a_stdout_output() {
     }
 }
 
+/// Without `Tag`, Fluent Bit tags an input with its instance name: the
+/// records of an opamp input that comes first arrive as `opamp.0`.
+#[test]
+#[cfg_attr(
+    not(fluent_bit),
+    ignore = "needs FLUENT_BIT_BIN (real Fluent Bit builds)"
+)]
+fn the_default_tag_is_the_instance_name() {
+    for bin in binaries("the_default_tag_is_the_instance_name") {
+        let v = version_of(&bin);
+        let dir = tmpdir("real-events-tag");
+        let server = TestServer::start();
+        let conf = setup(&dir, &server);
+        let text = std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace("    Tag opamp.events\n", "")
+            .replace("Match opamp.events", "Match opamp.0");
+        std::fs::write(&conf, text).unwrap();
+        let mut fb = Fb::with_config(&bin, &conf);
+        let connected = wait_for(&fb, "connected", "");
+        println!("SUMMARY {v}: default tag opamp.0 carries {}", connected["event"]);
+        fb.terminate();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// One line of flat JSON (string, number, bool and null values) as text
 /// values; `None` for anything else.
 fn flat_json(line: &str) -> Option<BTreeMap<String, String>> {
