@@ -148,7 +148,12 @@ impl Event {
 
     /// A hash as lower-case hex, the form the logs and the state use.
     pub fn hash(self, key: &'static str, bytes: &[u8]) -> Event {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(bytes.len() * 2);
+        for b in bytes {
+            hex.push(DIGITS[(b >> 4) as usize] as char);
+            hex.push(DIGITS[(b & 15) as usize] as char);
+        }
         self.field(key, hex)
     }
 }

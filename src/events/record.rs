@@ -18,7 +18,11 @@ pub const MAX_REASON: usize = 512;
 
 /// The record of `event` at `now`, with every `secrets` value masked.
 pub fn encode(event: &Event, instance_uid: &str, secrets: &[String], now: SystemTime) -> Vec<u8> {
-    let mut out = Vec::with_capacity(160);
+    // Sized up front, so the record is one allocation of about its size:
+    // the queue's memory is then what the records are.
+    let texts: usize = event.fields.iter().map(|(k, v)| k.len() + text_len(v)).sum();
+    let reason = event.reason.as_ref().map_or(0, |r| r.len().min(MAX_REASON));
+    let mut out = Vec::with_capacity(96 + instance_uid.len() + texts + reason);
     out.push(0x92);
     event_time(&mut out, now);
     let entries = 3 + usize::from(event.reason.is_some()) + event.fields.len();
@@ -27,35 +31,44 @@ pub fn encode(event: &Event, instance_uid: &str, secrets: &[String], now: System
     pair(&mut out, "outcome", event.outcome.name());
     pair(&mut out, "instance_uid", instance_uid);
     if let Some(r) = &event.reason {
-        pair(&mut out, "reason", &cut(&clean(r, secrets), MAX_REASON));
+        string(&mut out, "reason");
+        text(&mut out, r, secrets);
     }
     for (k, v) in &event.fields {
         string(&mut out, k);
         match v {
-            Value::Text(t) => string(&mut out, &cut(&clean(t, secrets), MAX_REASON)),
+            Value::Text(t) => text(&mut out, t, secrets),
             Value::Count(n) => uint(&mut out, *n),
         }
     }
     out
 }
 
-fn clean(text: &str, secrets: &[String]) -> String {
-    if secrets.is_empty() {
-        text.to_string()
-    } else {
-        mask_values(text, secrets, REDACTED)
+fn text_len(v: &Value) -> usize {
+    match v {
+        Value::Text(t) => 3 + t.len().min(MAX_REASON),
+        Value::Count(_) => 9,
     }
 }
 
-fn cut(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
+/// A free text, secrets masked and cut to [`MAX_REASON`]; copied only
+/// when it has to change.
+fn text(out: &mut Vec<u8>, t: &str, secrets: &[String]) {
+    let masked;
+    let t = if secrets.iter().any(|s| t.contains(s.as_str())) {
+        masked = mask_values(t, secrets, REDACTED);
+        masked.as_str()
+    } else {
+        t
+    };
+    if t.len() <= MAX_REASON {
+        return string(out, t);
     }
-    let mut end = max - '…'.len_utf8();
-    while !text.is_char_boundary(end) {
+    let mut end = MAX_REASON - '…'.len_utf8();
+    while !t.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &text[..end])
+    string(out, &format!("{}…", &t[..end]));
 }
 
 fn event_time(out: &mut Vec<u8>, now: SystemTime) {
