@@ -155,11 +155,17 @@ fn main() {
         collect()
     });
 
-    println!("{:<44} {:>10} {:>10}", "events path", "median ns", "best ns");
+    println!(
+        "{:<44} {:>10} {:>10}",
+        "events path", "median ns", "best ns"
+    );
     let row = |name: &str, (m, b): (f64, f64)| {
         println!("{name:<44} {:>10} {:>10}", ns(m), ns(b));
     };
-    row("collect, idle, before events (guard + 2 stores)", idle_before);
+    row(
+        "collect, idle, before events (guard + 2 stores)",
+        idle_before,
+    );
     row("collect, idle, now (+1 atomic load)", idle_now);
     row("emit one event (encode + queue)", emit_only);
     row("emit + collect one event (malloc, copy, free)", emit);
@@ -176,10 +182,22 @@ fn main() {
     let (full_typ, out_typ) = queue_memory(CAPACITY, typical);
     let (full_long, out_long) = queue_memory(CAPACITY, longest);
     let after = LIVE.load(Ordering::Relaxed) - base;
-    println!("{:<44} {:>10} {:>10}", "queue memory (heap, counted)", "held B", "drained B");
-    println!("{:<44} {full_typ:>10} {out_typ:>10}", format!("full: {CAPACITY} typical records"));
-    println!("{:<44} {full_long:>10} {out_long:>10}", format!("full: {CAPACITY} longest records"));
-    println!("{:<44} {after:>10} {:>10}", "empty again (after the drain)", 0);
+    println!(
+        "{:<44} {:>10} {:>10}",
+        "queue memory (heap, counted)", "held B", "drained B"
+    );
+    println!(
+        "{:<44} {full_typ:>10} {out_typ:>10}",
+        format!("full: {CAPACITY} typical records")
+    );
+    println!(
+        "{:<44} {full_long:>10} {out_long:>10}",
+        format!("full: {CAPACITY} longest records")
+    );
+    println!(
+        "{:<44} {after:>10} {:>10}",
+        "empty again (after the drain)", 0
+    );
     if !bench {
         println!("(checked each case once; `cargo bench --bench events_path` measures)");
     }

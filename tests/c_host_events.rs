@@ -172,7 +172,10 @@ fn records_reach_the_collector(abi: &str, host_frees: bool) {
 
     let all = host.records();
     let names: Vec<&str> = all.iter().filter_map(|r| r.str("event")).collect();
-    println!("SUMMARY c-host abi {abi} host_frees={host_frees}: {}", names.join(", "));
+    println!(
+        "SUMMARY c-host abi {abi} host_frees={host_frees}: {}",
+        names.join(", ")
+    );
     let at = |e: &str, h: &str| {
         all.iter()
             .position(|r| r.str("event") == Some(e) && r.str("config_hash").unwrap_or("") == h)
@@ -240,7 +243,10 @@ fn events_off_emits_nothing() {
     // Several collector ticks (100 ms each) after the refusal.
     std::thread::sleep(Duration::from_millis(500));
     let out = host.output();
-    assert!(out.contains("host: stat") || out.contains("host: started"), "{out}");
+    assert!(
+        out.contains("host: stat") || out.contains("host: started"),
+        "{out}"
+    );
     assert!(!out.contains("host: records"), "{out}");
     drop(host);
     let _ = std::fs::remove_dir_all(&dir);

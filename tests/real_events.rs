@@ -88,7 +88,13 @@ fn management_events_reach_a_stdout_output() {
         let rec = server.wait_until("agent connected", Duration::from_secs(20), |r| {
             r.ws.iter().any(|c| !c.payloads.is_empty())
         });
-        let uid = format_uuid(&rec.ws[0].messages()[0].instance_uid.clone().try_into().unwrap());
+        let uid = format_uuid(
+            &rec.ws[0].messages()[0]
+                .instance_uid
+                .clone()
+                .try_into()
+                .unwrap(),
+        );
         // Let the first PreRun (the hot reload flag) reach the agent.
         std::thread::sleep(Duration::from_millis(500));
 
@@ -118,7 +124,10 @@ fn management_events_reach_a_stdout_output() {
             let date: f64 = r["date"].parse().unwrap();
             assert!(date > 1.6e9, "EventTime became Fluent Bit's date: {r:?}");
         }
-        assert!(!fb.out.lock().unwrap().contains(SECRET), "a secret reached the output");
+        assert!(
+            !fb.out.lock().unwrap().contains(SECRET),
+            "a secret reached the output"
+        );
         fb.terminate();
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -144,7 +153,10 @@ fn the_default_tag_is_the_instance_name() {
         std::fs::write(&conf, text).unwrap();
         let mut fb = Fb::with_config(&bin, &conf);
         let connected = wait_for(&fb, "connected", "");
-        println!("SUMMARY {v}: default tag opamp.0 carries {}", connected["event"]);
+        println!(
+            "SUMMARY {v}: default tag opamp.0 carries {}",
+            connected["event"]
+        );
         fb.terminate();
         let _ = std::fs::remove_dir_all(&dir);
     }

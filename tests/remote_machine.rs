@@ -537,19 +537,31 @@ fn each_offer_ends_once_as_refused_failed_rolled_back_or_applied() {
     let ended = |s: &mut Sim| -> Vec<(String, apply::Settled, String)> {
         s.m.take_ended()
             .into_iter()
-            .map(|e| (String::from_utf8_lossy(&e.hash).into_owned(), e.how, e.reason))
+            .map(|e| {
+                (
+                    String::from_utf8_lossy(&e.hash).into_owned(),
+                    e.how,
+                    e.reason,
+                )
+            })
             .collect()
     };
     let mut s = started(30);
     s.offer(1, "denied", "[INPUT]\n    Name exec\n");
     let e = ended(&mut s);
-    assert_eq!((e.len(), &e[0].0, e[0].1), (1, &"denied".to_string(), Refused));
+    assert_eq!(
+        (e.len(), &e[0].0, e[0].1),
+        (1, &"denied".to_string(), Refused)
+    );
     assert!(e[0].2.contains("exec"), "{}", e[0].2);
 
     s.offer(2, "halt", GOOD);
     s.m.halted();
     s.drive(3);
-    assert_eq!(ended(&mut s), vec![("halt".into(), Failed, apply::HALTED.into())]);
+    assert_eq!(
+        ended(&mut s),
+        vec![("halt".into(), Failed, apply::HALTED.into())]
+    );
 
     s.offer(4, "unhealthy", GOOD);
     s.pre_run(5, 2, true);

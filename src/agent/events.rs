@@ -33,7 +33,8 @@ impl Runtime {
     pub(super) fn event_connected(&self) {
         // The endpoint's Display elides the query, which may carry a token.
         events::emit(
-            Event::new(Kind::Connected).field("endpoint", self.steer.profile().endpoint.to_string()),
+            Event::new(Kind::Connected)
+                .field("endpoint", self.steer.profile().endpoint.to_string()),
         );
     }
 

@@ -238,7 +238,9 @@ pub fn drain() -> Option<Vec<u8>> {
     if dropped > 0 {
         let note = Event::new(Kind::EventsDropped)
             .outcome(Outcome::Failed)
-            .reason(format!("{dropped} event(s) lost: more than {CAPACITY} waited for Fluent Bit's collector"))
+            .reason(format!(
+                "{dropped} event(s) lost: more than {CAPACITY} waited for Fluent Bit's collector"
+            ))
             .count("dropped", dropped)
             .count("dropped_total", q.dropped_total());
         let uid = lock(&CONTEXT).instance_uid.clone();

@@ -20,7 +20,11 @@ pub const MAX_REASON: usize = 512;
 pub fn encode(event: &Event, instance_uid: &str, secrets: &[String], now: SystemTime) -> Vec<u8> {
     // Sized up front, so the record is one allocation of about its size:
     // the queue's memory is then what the records are.
-    let texts: usize = event.fields.iter().map(|(k, v)| k.len() + text_len(v)).sum();
+    let texts: usize = event
+        .fields
+        .iter()
+        .map(|(k, v)| k.len() + text_len(v))
+        .sum();
     let reason = event.reason.as_ref().map_or(0, |r| r.len().min(MAX_REASON));
     let mut out = Vec::with_capacity(96 + instance_uid.len() + texts + reason);
     out.push(0x92);

@@ -45,8 +45,16 @@ fn every_kind_has_its_name_and_default_outcome() {
         (Kind::CommandReceived, "command_received", "pending"),
         (Kind::CommandDone, "command_done", "ok"),
         (Kind::CommandRefused, "command_refused", "refused"),
-        (Kind::TemporaryChangeReverted, "temporary_change_reverted", "ok"),
-        (Kind::ConnectionSettingsChanged, "connection_settings_changed", "ok"),
+        (
+            Kind::TemporaryChangeReverted,
+            "temporary_change_reverted",
+            "ok",
+        ),
+        (
+            Kind::ConnectionSettingsChanged,
+            "connection_settings_changed",
+            "ok",
+        ),
         (Kind::EventsDropped, "events_dropped", "ok"),
     ];
     for (kind, name, outcome) in cases {
@@ -63,7 +71,16 @@ fn long_strings_and_many_fields_take_the_wider_forms() {
     let mut e = Event::new(Kind::CommandDone)
         .field("a", "x".repeat(40))
         .reason("é".repeat(200));
-    let counts = [0u64, 127, 128, 255, 256, 65_535, 65_536, u32::MAX as u64 + 1];
+    let counts = [
+        0u64,
+        127,
+        128,
+        255,
+        256,
+        65_535,
+        65_536,
+        u32::MAX as u64 + 1,
+    ];
     const KEYS: [&str; 8] = ["c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"];
     for (k, n) in KEYS.iter().zip(counts) {
         e = e.count(k, n);

@@ -101,7 +101,10 @@ impl Reader<'_> {
     }
 
     fn array(&mut self, n: usize) -> Result<Mp, String> {
-        (0..n).map(|_| self.value()).collect::<Result<_, _>>().map(Mp::Array)
+        (0..n)
+            .map(|_| self.value())
+            .collect::<Result<_, _>>()
+            .map(Mp::Array)
     }
 
     fn map(&mut self, n: usize) -> Result<Mp, String> {
