@@ -251,3 +251,41 @@ fn events_off_emits_nothing() {
     drop(host);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The server goes away: a `disconnected` record says so, with the error
+/// as its reason and the endpoint without its query string.
+#[test]
+fn a_lost_connection_is_a_disconnected_record() {
+    let dir = tmpdir("chost-events-lost");
+    let server = TestServer::start();
+    let url = server.ws_url();
+    let (conf, managed) = bootstrap(&dir, &server, "");
+    let host = Host::start(&conf, &managed, &["--abi", "51"]);
+    connected_uid(&server);
+    drop(server);
+    let end = Instant::now() + Duration::from_secs(20);
+    let lost = loop {
+        let found = host
+            .records()
+            .into_iter()
+            .find(|r| r.str("event") == Some("disconnected"));
+        if let Some(r) = found {
+            break r;
+        }
+        assert!(
+            Instant::now() < end,
+            "no disconnected record:\n{}",
+            host.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    println!("SUMMARY c-host: {lost:?}");
+    assert_eq!(lost.str("outcome"), Some("failed"));
+    assert!(
+        !lost.str("reason").unwrap_or_default().is_empty(),
+        "{lost:?}"
+    );
+    assert_eq!(lost.str("endpoint"), Some(url.as_str()));
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
+}

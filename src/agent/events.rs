@@ -30,17 +30,20 @@ impl Runtime {
         events::set_secrets(secrets);
     }
 
-    pub(super) fn event_connected(&self) {
+    pub(super) fn event_connected(&mut self) {
         // The endpoint's Display elides the query, which may carry a token.
-        events::emit(
-            Event::new(Kind::Connected)
-                .field("endpoint", self.steer.profile().endpoint.to_string()),
-        );
+        let endpoint = self.steer.profile().endpoint.to_string();
+        self.linked_to = Some(endpoint.clone());
+        events::emit(Event::new(Kind::Connected).field("endpoint", endpoint));
     }
 
     /// The connection went: lost (`Err`), or closed on purpose (`Ok`,
     /// with why).
-    pub(super) fn event_disconnected(&self, why: Result<&str, &TransportError>) {
+    pub(super) fn event_disconnected(&mut self, why: Result<&str, &TransportError>) {
+        let endpoint = self
+            .linked_to
+            .take()
+            .unwrap_or_else(|| self.steer.profile().endpoint.to_string());
         let (outcome, reason) = match why {
             Ok(why) => (Outcome::Ok, why.to_string()),
             Err(e) => (Outcome::Failed, e.to_string()),
@@ -49,11 +52,11 @@ impl Runtime {
             Event::new(Kind::Disconnected)
                 .outcome(outcome)
                 .reason(reason)
-                .field("endpoint", self.steer.profile().endpoint.to_string()),
+                .field("endpoint", endpoint),
         );
     }
 
-    pub(super) fn event_dropped_connection(&self, why: DropReason) {
+    pub(super) fn event_dropped_connection(&mut self, why: DropReason) {
         let why = format!("the agent dropped the connection ({why:?})");
         self.event_disconnected(Ok(&why));
     }

@@ -82,6 +82,10 @@ pub(super) struct Runtime {
     /// Set by [`after_panic`](Self::after_panic); the next step that starts clears
     /// the problem it reported.
     recovering: Option<String>,
+    /// The endpoint of the open connection, as its `connected` record named
+    /// it: the `disconnected` record names the same one, even when new
+    /// settings are already in effect.
+    pub(super) linked_to: Option<String>,
 }
 
 impl Runtime {
@@ -140,6 +144,7 @@ impl Runtime {
             steer,
             other: Default::default(),
             recovering: None,
+            linked_to: None,
         };
         rt.events_context();
         rt.load_other_connections();
