@@ -13,6 +13,7 @@ pub mod agent;
 pub mod commands;
 pub mod config;
 pub mod core;
+pub mod events;
 pub mod fault;
 pub mod fbconf;
 #[allow(unsafe_code)]

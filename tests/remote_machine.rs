@@ -527,3 +527,53 @@ fn offers_without_a_hash_are_never_taken_for_one_another() {
     s.offer(3, "", "[INPUT]\n    Name cpu\n");
     assert_eq!(s.signals(), 2, "the second hash-less config is applied too");
 }
+
+/// How each offer ended, for the management events: refused before any
+/// file changed, failed (files restored, pipeline unchanged), rolled back
+/// (the new pipeline ran), applied; each once, with its reason.
+#[test]
+fn each_offer_ends_once_as_refused_failed_rolled_back_or_applied() {
+    use apply::Settled::*;
+    let ended = |s: &mut Sim| -> Vec<(String, apply::Settled, String)> {
+        s.m.take_ended()
+            .into_iter()
+            .map(|e| {
+                (
+                    String::from_utf8_lossy(&e.hash).into_owned(),
+                    e.how,
+                    e.reason,
+                )
+            })
+            .collect()
+    };
+    let mut s = started(30);
+    s.offer(1, "denied", "[INPUT]\n    Name exec\n");
+    let e = ended(&mut s);
+    assert_eq!(
+        (e.len(), &e[0].0, e[0].1),
+        (1, &"denied".to_string(), Refused)
+    );
+    assert!(e[0].2.contains("exec"), "{}", e[0].2);
+
+    s.offer(2, "halt", GOOD);
+    s.m.halted();
+    s.drive(3);
+    assert_eq!(
+        ended(&mut s),
+        vec![("halt".into(), Failed, apply::HALTED.into())]
+    );
+
+    s.offer(4, "unhealthy", GOOD);
+    s.pre_run(5, 2, true);
+    s.tick(10, Some(false));
+    let e = ended(&mut s);
+    assert_eq!((e.len(), e[0].1), (1, RolledBack), "{e:?}");
+    assert!(e[0].2.contains("health gate"));
+    s.pre_run(11, 3, true);
+
+    s.offer(12, "good", GOOD);
+    s.pre_run(13, 4, true);
+    s.tick(44, Some(true));
+    assert_eq!(ended(&mut s), vec![("good".into(), Applied, String::new())]);
+    assert!(ended(&mut s).is_empty(), "each once");
+}

@@ -20,6 +20,7 @@ impl Runtime {
             Ok(conn) => {
                 self.conn = Some(conn);
                 self.client.on_connected(Instant::now());
+                self.event_connected();
                 let n = std::mem::take(&mut self.failures_in_a_row);
                 let endpoint = self.steer.profile().endpoint.to_string();
                 self.link_event(format!("connected to {endpoint}"));
@@ -71,6 +72,7 @@ impl Runtime {
             Failure::Lost(d) => {
                 self.conn = None;
                 self.link_event(format!("connection lost: {e}"));
+                self.event_disconnected(Err(&e));
                 self.note_failure(&e, d.kind);
                 self.client.on_disconnected(Instant::now(), d);
                 self.steer_link_failed(Instant::now());
@@ -135,6 +137,7 @@ impl Runtime {
             match a {
                 Action::ApplyRemoteConfig(rc) => {
                     crate::fault::inject("offer");
+                    self.event_config_offered(&rc.config_hash);
                     let Some(rc) = self.hold_for_packages(rc) else {
                         continue;
                     };
@@ -167,6 +170,7 @@ impl Runtime {
     fn new_uid(&mut self, uid: [u8; 16]) {
         self.uid_text = core::format_uuid(&uid);
         info!("the server assigned a new instance UID {}", self.uid_text);
+        self.events_context();
         if let Err(e) = self.state.store_instance_uid(&uid) {
             crate::error!("cannot store the new instance UID: {e}");
         }
@@ -174,9 +178,12 @@ impl Runtime {
 
     /// The core already counts the link as down; say why on the wire.
     fn drop_connection(&mut self, why: DropReason) {
-        if let Some(Conn::Ws(mut ws)) = self.conn.take() {
-            ws.close_now(why == DropReason::Malformed);
+        match self.conn.take() {
+            Some(Conn::Ws(mut ws)) => ws.close_now(why == DropReason::Malformed),
+            Some(Conn::Http(_)) => {}
+            None => return,
         }
+        self.event_dropped_connection(why);
     }
 
     /// The connection goes because we chose so (new settings, recovery):
@@ -185,6 +192,7 @@ impl Runtime {
         if self.conn.take().is_some() {
             self.client
                 .on_disconnected(Instant::now(), Disconnect::new(DisconnectKind::Local));
+            self.event_disconnected(Ok("closed by the agent to reconnect (new connection settings, or recovery from an internal error)"));
         }
     }
 

@@ -5,6 +5,7 @@
 mod commands;
 mod connection;
 mod control;
+mod events;
 mod exchange;
 mod notify;
 mod package_state;

@@ -80,6 +80,7 @@ impl Runtime {
         while let Some(st) = self.remote.poll_status() {
             self.client.set_remote_config_status(st);
         }
+        self.event_config_outcomes();
         self.other_connections_progress();
         self.packages_progress();
     }

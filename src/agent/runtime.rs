@@ -96,6 +96,10 @@ pub(super) struct Runtime {
     pub(super) pending: Option<crate::commands::Job>,
     /// Connection history for `diagnostics`, newest last.
     pub(super) links: std::collections::VecDeque<String>,
+    /// The endpoint of the open connection, as its `connected` record named
+    /// it: the `disconnected` record names the same one, even when new
+    /// settings are already in effect.
+    pub(super) linked_to: Option<String>,
 }
 
 impl Runtime {
@@ -172,6 +176,7 @@ impl Runtime {
             running: Vec::new(),
             pending: None,
             links: Default::default(),
+            linked_to: None,
         };
         rt.gate.update(
             rt.settings.commands.clone(),
@@ -179,6 +184,7 @@ impl Runtime {
         );
         rt.advertise_commands();
         rt.load_packages(pkg_notifier);
+        rt.events_context();
         rt.load_other_connections();
         if let Some(st) = rt.remote.startup_status() {
             rt.client.set_remote_config_status(st);
@@ -360,6 +366,7 @@ impl Runtime {
         let old = std::mem::replace(&mut self.settings, new);
         self.own_telemetry_settings(&old);
         self.packages_settings();
+        self.events_context();
         if packing_changed || *self.steer.profile() != before {
             info!(
                 "OpAMP connection settings changed; reconnecting to {}",

@@ -97,6 +97,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("packages.signing_key", None, true, "Base64 of a 32-byte Ed25519 public key that package signatures are checked against. Repeatable."),
     prop!("packages.require_signature", Some("off"), false, "Refuse packages without a valid signature by a `packages.signing_key`."),
     prop!("packages.agent", Some("off"), false, "Accept the top-level agent package: downloaded, verified and staged beside the running file for the next restart; never replaces it in place."),
+    prop!("events", Some("on"), false, "Emit one record per management event (connected, config applied, command done, ...) under this input's `Tag`. `off` emits none. See Management events."),
 ];
 
 /// Keys Fluent Bit itself consumes for every input; not ours to warn about.
@@ -262,6 +263,8 @@ pub struct Settings {
     /// The commands the server may run, by name.
     pub commands: Vec<String>,
     pub packages: PackageSettings,
+    /// Management event records into the pipeline (`events`).
+    pub events: bool,
 }
 
 /// Addon packages: off unless the operator turns them on.
@@ -576,6 +579,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
     };
     let max_config_size = r.size("max_config_size");
     let health_gate = r.duration("health_gate");
+    let events = r.bool("events");
     let steering = Steering {
         connection_settings: r.bool("connection_settings"),
         endpoint_allow: list(r.value("connection_endpoint_allow").unwrap_or(""))
@@ -633,6 +637,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         steering,
         commands,
         packages,
+        events,
     })
 }
 
@@ -853,6 +858,16 @@ mod tests {
         assert_eq!(s.commands, vec!["health".to_string(), "reload".to_string()]);
         let e = parse(&raw(&[("endpoint", "ws://x"), ("commands", "health,rm")])).unwrap_err();
         assert_eq!(e[0].key, "commands");
+    }
+
+    #[test]
+    fn events_are_on_unless_turned_off() {
+        let on = parse(&raw(&[("endpoint", "ws://x")])).unwrap();
+        assert!(on.events);
+        let off = parse(&raw(&[("endpoint", "ws://x"), ("events", "off")])).unwrap();
+        assert!(!off.events);
+        let bad = parse(&raw(&[("endpoint", "ws://x"), ("events", "maybe")])).unwrap_err();
+        assert_eq!(bad[0].key, "events");
     }
 
     #[test]

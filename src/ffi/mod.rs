@@ -108,28 +108,67 @@ pub extern "C" fn FLBPluginInputPreRun(enable_hot_reload: c_int) -> c_int {
     })
 }
 
-/// The host polls this every second. We emit no records, so it returns at
-/// once with nothing.
+/// The host's collector, every second on the input's thread: hands over
+/// the management event records waiting, or nothing. Idle, it is one atomic
+/// load; it never waits on the agent (see `events::drain`).
+///
+/// Buffer ownership (fluent-bit-host.md, "Emitted records" and "Proxy input
+/// buffers"; `flb_proxy_input_cb_collect` in src/flb_plugin_proxy.c of 2.2.3,
+/// 3.2.10, 4.2.8 and 5.1.1): with `len == 0` the host returns before any
+/// cleanup, so no buffer may go out then; with `ret == -1` it returns without
+/// cleanup, so we never fail with a buffer. Otherwise it copies the records
+/// (`flb_input_log_append`) and calls our `FLBPluginInputCleanupCallback`
+/// (4.x/5.x would prefer a `...Ctx` variant, which we do not export), or
+/// libc `free` if it found none: the buffer comes from `malloc`, so either
+/// way it is freed by the allocator that made it.
 #[no_mangle]
 pub extern "C" fn FLBPluginInputCallback(data: *mut *mut c_void, len: *mut usize) -> c_int {
     guard("FLBPluginInputCallback", 0, || {
-        if !data.is_null() {
-            // SAFETY: the host passes the address of a local `void *`.
-            unsafe { *data = std::ptr::null_mut() };
+        if data.is_null() || len.is_null() {
+            // Nowhere to put records: leave them queued.
+            return 0;
         }
-        if !len.is_null() {
-            // SAFETY: the host passes the address of a local `size_t`.
-            unsafe { *len = 0 };
+        let (buf, n) = plugin::on_collect().map_or((std::ptr::null_mut(), 0), |r| host_buffer(&r));
+        // SAFETY: the host passes the addresses of a local `void *` and a
+        // local `size_t`, both checked for null above.
+        unsafe {
+            *data = buf;
+            *len = n;
         }
         0
     })
 }
 
-/// Exported so the host never calls libc `free` on a buffer it did not
-/// allocate; we never hand one out.
+/// A `malloc` copy of `records`, and its length; null and 0 when it cannot
+/// be had (the records are lost then, as under memory pressure anyway).
+fn host_buffer(records: &[u8]) -> (*mut c_void, usize) {
+    if records.is_empty() {
+        return (std::ptr::null_mut(), 0);
+    }
+    // SAFETY: malloc with a non-zero size; the result is checked for null.
+    let p = unsafe { libc::malloc(records.len()) };
+    if p.is_null() {
+        return (p, 0);
+    }
+    // SAFETY: `p` is a fresh allocation of `records.len()` bytes, which
+    // cannot overlap `records`.
+    unsafe { std::ptr::copy_nonoverlapping(records.as_ptr(), p.cast::<u8>(), records.len()) };
+    (p, records.len())
+}
+
+/// Frees a buffer [`FLBPluginInputCallback`] handed out, after the host has
+/// copied it. Exported so no host ever frees our memory by a rule of its
+/// own.
 #[no_mangle]
-pub extern "C" fn FLBPluginInputCleanupCallback(_data: *mut c_void) -> c_int {
-    0
+pub extern "C" fn FLBPluginInputCleanupCallback(data: *mut c_void) -> c_int {
+    guard("FLBPluginInputCleanupCallback", 0, || {
+        if !data.is_null() {
+            // SAFETY: the host passes back the pointer our callback returned,
+            // which `host_buffer` got from malloc, exactly once.
+            unsafe { libc::free(data) };
+        }
+        0
+    })
 }
 
 #[no_mangle]

@@ -78,6 +78,26 @@ pub struct Outcome {
     pub error: String,
 }
 
+/// How an offer ended, for the management events: a config the agent
+/// refused before anything live changed, one Fluent Bit failed to run (the
+/// files were restored, the pipeline never changed), one rolled back after
+/// the new pipeline had run, or one applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    Refused,
+    Failed,
+    RolledBack,
+    Applied,
+}
+
+/// One offer's end, with its hash and (unless applied) the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub hash: Vec<u8>,
+    pub how: Settled,
+    pub reason: String,
+}
+
 /// What became of a Restart command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestartOutcome {
@@ -191,6 +211,8 @@ pub struct Machine {
     /// change): its statuses are not the server's business, and a failed
     /// one leaves the recorded outcome alone.
     local: Option<Vec<u8>>,
+    /// Offers that ended since [`Machine::take_ended`], oldest first.
+    ended: Vec<Ended>,
 }
 
 fn status(hash: &[u8], s: RemoteConfigStatuses, error: &str) -> RemoteConfigStatus {
@@ -229,6 +251,7 @@ impl Machine {
             vars: Vars::new(),
             forced: None,
             local: None,
+            ended: Vec::new(),
         }
     }
 
@@ -253,6 +276,20 @@ impl Machine {
 
     pub fn applied_hash(&self) -> Option<&[u8]> {
         self.applied.as_deref()
+    }
+
+    /// The offers that ended since the last call, oldest first; recorded
+    /// even for an offer the server has since replaced.
+    pub fn take_ended(&mut self) -> Vec<Ended> {
+        std::mem::take(&mut self.ended)
+    }
+
+    fn end(&mut self, hash: &[u8], how: Settled, reason: &str) {
+        self.ended.push(Ended {
+            hash: hash.to_vec(),
+            how,
+            reason: reason.to_string(),
+        });
     }
 
     pub fn is_busy(&self) -> bool {
@@ -376,18 +413,21 @@ impl Machine {
         // Without a hash there is nothing to recognise a config by: apply
         // it, skipping the shortcuts.
         if !hash.is_empty() && self.blocked.contains(&hash) {
+            self.end(&hash, Settled::Refused, BLOCKED);
             self.report(&hash, RemoteConfigStatuses::Failed, BLOCKED);
             return;
         }
         // A forced offer runs again although its hash is known.
         if !hash.is_empty() && !forced {
             if self.applied.as_deref() == Some(hash.as_slice()) {
+                self.end(&hash, Settled::Applied, "");
                 self.report(&hash, RemoteConfigStatuses::Applied, "");
                 return;
             }
             if let Some((h, e)) = &self.last_failed {
                 if *h == hash {
                     let e = e.clone();
+                    self.end(&hash, Settled::Refused, &e);
                     self.report(&hash, RemoteConfigStatuses::Failed, &e);
                     return;
                 }
@@ -441,6 +481,10 @@ impl Machine {
 
     /// A failure before anything live changed, or after the LKG is back.
     fn fail(&mut self, hash: &[u8], error: String) {
+        self.fail_as(hash, error, Settled::Refused)
+    }
+
+    fn fail_as(&mut self, hash: &[u8], error: String, how: Settled) {
         // Fluent Bit's errors may quote a rendered line: no secret value
         // goes into a status, the record or the log.
         let error = self.vars.redact(&error, crate::fbconf::text::REDACTED);
@@ -457,6 +501,7 @@ impl Machine {
             applied: false,
             error: error.clone(),
         }));
+        self.end(hash, how, &error);
         self.report(hash, RemoteConfigStatuses::Failed, &error);
     }
 
@@ -471,6 +516,7 @@ impl Machine {
             applied: true,
             error: String::new(),
         }));
+        self.end(hash, Settled::Applied, "");
         self.report(hash, RemoteConfigStatuses::Applied, "");
     }
 
@@ -569,7 +615,12 @@ impl Machine {
                         format!("{error}; restoring the last-known-good config also failed: {e}")
                     }
                 };
-                self.fail(&hash, error);
+                let how = if reload_after {
+                    Settled::RolledBack
+                } else {
+                    Settled::Failed
+                };
+                self.fail_as(&hash, error, how);
                 if reload_after {
                     self.start_reload(Why::Rollback);
                 }
@@ -670,6 +721,7 @@ impl Machine {
                 if is_local(&job.hash) {
                     self.local_done(Err(ABORTED.into()));
                 } else {
+                    self.end(&job.hash, Settled::Failed, ABORTED);
                     self.report(&job.hash, RemoteConfigStatuses::Failed, ABORTED);
                 }
             }

@@ -38,8 +38,8 @@ use crossbeam_channel::{Receiver, TryRecvError};
 use crate::config::properties::Settings;
 use crate::config::section::config_path_from_args;
 use crate::proto::{AgentRemoteConfig, RemoteConfigStatus};
-pub use apply::RestartOutcome;
 use apply::{Action, Machine, Outcome, Resume, Timing};
+pub use apply::{Ended, RestartOutcome, Settled};
 pub use host::{DryRunJob, Host, SystemHost};
 use policy::Policy;
 use record::Record;
@@ -397,6 +397,12 @@ impl RemoteConfig {
     /// A status that changed since the last call, to send now.
     pub fn poll_status(&mut self) -> Option<RemoteConfigStatus> {
         self.machine.take_status()
+    }
+
+    /// The offers that ended since the last call, for the management
+    /// events.
+    pub fn take_ended(&mut self) -> Vec<Ended> {
+        self.machine.take_ended()
     }
 
     /// The current status, for every message that carries one.

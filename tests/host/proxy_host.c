@@ -14,6 +14,16 @@
  *   dry-run   main: PreRegister(0), Register, Unregister
  *   shutdown  input thread: Pause, Pause, PreExit(flag), Exit; main: Unregister
  *
+ * The collector follows flb_proxy_input_cb_collect and go.c's
+ * proxy_go_input_collect/proxy_go_input_cleanup: a zero length means no
+ * records and no cleanup; a -1 return means no cleanup either (a buffer
+ * returned then leaks, which this host reports as a FAIL); otherwise the
+ * records are copied (printed as "host: records" hex) and the buffer is
+ * released by the plugin's cleanup: 3.2 (and 2.2) call
+ * FLBPluginInputCleanupCallback, 5.x (and 4.x) prefer
+ * FLBPluginInputCleanupCallbackCtx, and all fall back to libc free() when
+ * the plugin exports none (--host-frees emulates a host that does so).
+ *
  * The PreExit flag is the host's shutdown_by_hot_reloading: 1 during a
  * reload, cleared by a successful one, left at 1 by a halted one, as on
  * real Fluent Bit (tests/call_order.rs compares the two). SIGHUP triggers a reload
@@ -52,6 +62,7 @@ static int g_reloads = 3;
 static int g_interval_ms = 1000;
 static int g_steady_ms = 1500;
 static int g_hot_reload = 1;
+static int g_host_frees;
 /* The sighup scenario's stand-in for Fluent Bit reading the new config: a
  * file containing "halt-me" is refused (HALTED), one containing "abort-me"
  * fails in init (ABORTED), anything else reloads. */
@@ -231,6 +242,8 @@ typedef int (*init_fn)(void *);
 typedef int (*pre_run_fn)(int);
 typedef int (*collect_fn)(void **, size_t *);
 typedef int (*cleanup_fn)(void *);
+typedef int (*collect_ctx_fn)(void *, void **, size_t *);
+typedef int (*cleanup_ctx_fn)(void *, void *);
 typedef void (*void_fn)(void);
 typedef void (*pre_exit_fn)(int);
 typedef int (*exit_fn)(void);
@@ -246,6 +259,8 @@ struct registration {
     pre_run_fn pre_run;
     collect_fn collect;
     cleanup_fn cleanup;
+    collect_ctx_fn collect_ctx; /* 4.x/5.x only */
+    cleanup_ctx_fn cleanup_ctx; /* 4.x/5.x only */
     void_fn pause;
     void_fn resume;
     pre_exit_fn pre_exit;
@@ -334,6 +349,11 @@ static struct registration *proxy_create(int hot_reloading)
     r->pre_run = (pre_run_fn)sym(r, "FLBPluginInputPreRun");
     r->collect = (collect_fn)sym(r, "FLBPluginInputCallback");
     r->cleanup = (cleanup_fn)sym(r, "FLBPluginInputCleanupCallback");
+    if (g_abi != 32) {
+        r->collect_ctx = (collect_ctx_fn)sym(r, "FLBPluginInputCallbackCtx");
+        r->cleanup_ctx = (cleanup_ctx_fn)sym(r, "FLBPluginInputCleanupCallbackCtx");
+    }
+    if (g_host_frees) { r->cleanup = NULL; r->cleanup_ctx = NULL; }
     r->pause = (void_fn)sym(r, "FLBPluginInputPause");
     r->resume = (void_fn)sym(r, "FLBPluginInputResume");
     r->pre_exit = (pre_exit_fn)sym(r, "FLBPluginInputPreExit");
@@ -359,6 +379,43 @@ static void sleep_ms(int ms)
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
 }
 
+static void print_records(const unsigned char *data, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *line = malloc(len * 2 + 1);
+    for (size_t i = 0; i < len; i++) {
+        line[2 * i] = hex[data[i] >> 4];
+        line[2 * i + 1] = hex[data[i] & 15];
+    }
+    line[2 * len] = 0;
+    printf("host: records len=%zu hex=%s\n", len, line);
+    free(line);
+}
+
+/* One collector tick, as flb_proxy_input_cb_collect runs it. */
+static void collect_once(struct registration *r, struct running *run)
+{
+    int ret;
+    void *data = NULL;
+    size_t len = 0;
+    void *remote_context = run->head->context;
+    if (r->collect_ctx) TIMED("InputCallback", ret = r->collect_ctx(remote_context, &data, &len));
+    else TIMED("InputCallback", ret = r->collect(&data, &len));
+    if (len == 0) {
+        if (data) printf("host: FAIL buffer returned with length 0 (Fluent Bit leaks it)\n");
+        return;
+    }
+    if (ret == -1) {
+        printf("host: FAIL buffer returned with -1 (Fluent Bit leaks it)\n");
+        return;
+    }
+    /* flb_input_log_append copies the records into a chunk. */
+    print_records(data, len);
+    if (r->cleanup_ctx) { r->cleanup_ctx(remote_context, data); printf("host: freed by cleanup_ctx\n"); }
+    else if (r->cleanup) { r->cleanup(data); printf("host: freed by cleanup\n"); }
+    else { free(data); printf("host: freed by host free()\n"); }
+}
+
 /* The input thread: Init, PreRun, then the 1 s collector until stopped. */
 static void *input_thread(void *arg)
 {
@@ -372,12 +429,7 @@ static void *input_thread(void *arg)
     while (!run->stop) {
         for (int waited = 0; waited < g_interval_ms && !run->stop; waited += 5) sleep_ms(5);
         if (run->stop || !r->collect) break;
-        void *data = NULL;
-        size_t len = 0;
-        TIMED("InputCallback", ret = r->collect(&data, &len));
-        if (len > 0) {
-            if (r->cleanup) r->cleanup(data); else free(data);
-        }
+        collect_once(r, run);
     }
     if (run->abandon) return NULL;
     /* flb_input_instance_exit: pause twice (engine + thread), then exit. */
@@ -480,6 +532,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: proxy_host --plugin SO [-c CONF] [--scenario reload|halted|aborted|dry-run|sighup]\n"
                     "  [--abi 32|51] [--reloads N] [--interval-ms N] [--steady-ms N] [--log FILE] [--no-hot-reload]\n"
+                    "  [--host-frees]  (free() collected buffers, as a host without the cleanup symbol)\n"
                     "  [--verdict-file F]  (sighup: F containing halt-me / abort-me halts / aborts the reload)\n");
     exit(2);
 }
@@ -530,6 +583,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--log") && v) { g_log_path = v; i++; }
         else if (!strcmp(a, "--verdict-file") && v) { g_verdict_file = v; i++; }
         else if (!strcmp(a, "--no-hot-reload")) { g_hot_reload = 0; }
+        else if (!strcmp(a, "--host-frees")) { g_host_frees = 1; }
         else usage();
     }
     if (!g_plugin) usage();

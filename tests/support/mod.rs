@@ -24,6 +24,7 @@ pub mod file_server;
 pub mod fluent_bit;
 pub mod http_server;
 pub mod messages;
+pub mod msgpack;
 pub mod otlp;
 pub mod proxy;
 mod server_stream;

@@ -41,7 +41,9 @@ impl Runtime {
         part: Part,
         outcome: Result<(), String>,
     ) {
-        if self.steer.offers.done(token, part, outcome) {
+        let hash = self.steer.offers.hash().to_vec();
+        if self.steer.offers.done(token, part, outcome.clone()) {
+            self.event_connection_settings(&hash, part, &outcome);
             self.publish_offer_status();
         }
     }

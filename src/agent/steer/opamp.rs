@@ -215,6 +215,11 @@ impl Runtime {
         if let Err(e) = store::abandon(dir) {
             error!("cannot set the committed connection settings aside: {e}");
         }
+        let why = format!(
+            "did not connect for {}s; back to the opamp section's settings",
+            limit.as_secs()
+        );
+        self.event_connection_fallback(&p.hash.clone(), why);
         self.steer.committed = None;
         self.steer.failing_since = None;
         self.client.set_server_heartbeat(None);

@@ -37,6 +37,14 @@ impl OtherState {
     pub(crate) fn current(&self) -> &Vars {
         &self.current
     }
+
+    /// The secret values of the destinations in use and of the ones the
+    /// running files may still hold (a re-render not yet confirmed).
+    pub(crate) fn confirmed_secret_values(&self) -> Vec<String> {
+        let mut values = self.confirmed.secret_values();
+        values.extend(self.current.secret_values());
+        values
+    }
 }
 
 impl Runtime {
@@ -157,11 +165,11 @@ impl Runtime {
     /// The redactor hides the values in use and the ones the running
     /// files may still hold (a re-render not yet confirmed).
     fn publish_secrets(&mut self) {
-        let mut values = self.other.confirmed.secret_values();
-        values.extend(self.other.current.secret_values());
+        let mut values = self.other.confirmed_secret_values();
         values.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
         values.dedup();
         self.collector.set_secret_values(values);
+        self.events_context();
     }
 
     fn store_destinations(&self, vars: &Vars) {

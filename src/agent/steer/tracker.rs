@@ -11,7 +11,7 @@ pub(crate) enum Part {
 }
 
 impl Part {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Part::OpAmp => "opamp",
             Part::OwnTelemetry => "own telemetry",
@@ -40,6 +40,11 @@ impl Tracker {
         self.hash = hash.to_vec();
         self.parts = parts.iter().map(|p| (*p, None)).collect();
         token
+    }
+
+    /// The hash of the offer in progress (or last finished).
+    pub(crate) fn hash(&self) -> &[u8] {
+        &self.hash
     }
 
     /// Records an outcome; false when it belongs to a superseded offer or
