@@ -281,3 +281,27 @@ fn commands_none_refuses_even_describe() {
         "{r}"
     );
 }
+
+/// Commands leave management event records (received, done, refused) in
+/// the agent's own pipeline queue, read here as the input callback would.
+#[test]
+fn commands_leave_management_events() {
+    let server = TestServer::start();
+    let (_agent, _) = start("cmd-events", &server, &[("commands", "describe")]);
+    assert_eq!(ask(&server, "describe", json!({"id": "e1"}))["ok"], true);
+    assert_eq!(ask(&server, "reload", json!({"id": "e2"}))["ok"], false);
+    let mut seen = Vec::new();
+    let end = std::time::Instant::now() + WAIT;
+    let want: [&[u8]; 3] = [b"command_received", b"command_done", b"command_refused"];
+    while std::time::Instant::now() < end {
+        if let Some(batch) = fluent_bit_opamp::events::drain() {
+            seen.extend_from_slice(&batch);
+        }
+        let has = |w: &[u8]| seen.windows(w.len()).any(|x| x == w);
+        if want.iter().all(|w| has(w)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("missing command events in {} bytes", seen.len());
+}

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::runtime::Runtime;
 use crate::commands::{args, catalog, views, Job, Request, CAPABILITY};
+use crate::events::{self, Event, Kind, Outcome as EvOutcome};
 use crate::proto::CustomMessage;
 use crate::remote::check::{CheckReport, CheckStart};
 use crate::remote::record::hex;
@@ -38,10 +39,22 @@ impl Runtime {
                     shown(&m.r#type),
                     reply_error(&reply)
                 );
+                events::emit(
+                    Event::new(Kind::CommandRefused)
+                        .outcome(EvOutcome::Refused)
+                        .field("command", shown(&m.r#type))
+                        .reason(reply_error(&reply)),
+                );
                 self.send_reply(reply);
             }
             Ok(req) => {
                 info!("command '{}' received (id {})", req.command, req.id);
+                events::emit(
+                    Event::new(Kind::CommandReceived)
+                        .outcome(EvOutcome::Pending)
+                        .field("command", req.command.clone())
+                        .field("request_id", req.id.to_string()),
+                );
                 self.gate.started(&req.command);
                 match self.run_command(&req) {
                     Some(outcome) => self.finish(&req, outcome),
@@ -78,13 +91,18 @@ impl Runtime {
 
     fn finish(&mut self, req: &Request, outcome: Result<Value, String>) {
         self.gate.finished(&req.command);
+        let done = Event::new(Kind::CommandDone)
+            .field("command", req.command.clone())
+            .field("request_id", req.id.to_string());
         let reply = match outcome {
             Ok(v) => {
                 info!("command '{}' done (id {})", req.command, req.id);
+                events::emit(done.outcome(EvOutcome::Ok));
                 req.ok(v)
             }
             Err(e) => {
                 warn!("command '{}' failed (id {}): {e}", req.command, req.id);
+                events::emit(done.outcome(EvOutcome::Failed).reason(e.clone()));
                 req.fail(e)
             }
         };
@@ -321,6 +339,12 @@ impl Runtime {
                 "audit: temporary change {} ({}) reverted",
                 hex(&t.hash),
                 t.label
+            );
+            events::emit(
+                Event::new(Kind::TemporaryChangeReverted)
+                    .outcome(EvOutcome::Ok)
+                    .hash("config_hash", &t.hash)
+                    .field("change", t.label.clone()),
             );
         }
     }
