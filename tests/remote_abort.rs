@@ -41,6 +41,7 @@ fn unregister_restores_from_disk_and_the_next_start_reports_it() {
             folder: layout.folder.clone(),
             plugins: PluginPolicy::Deny(vec![]),
             max_size: 1 << 20,
+            paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
         },
         timing: Timing {
             confirm_timeout: Duration::from_secs(10),

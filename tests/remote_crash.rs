@@ -111,6 +111,7 @@ fn restart(l: &Layout) -> RemoteConfig {
             folder: l.folder.clone(),
             plugins: PluginPolicy::Deny(vec![]),
             max_size: 1 << 20,
+            paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
         },
         timing: Timing {
             confirm_timeout: Duration::from_secs(1),

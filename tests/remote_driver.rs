@@ -86,6 +86,7 @@ impl Env {
                     DEFAULT_DENY_PLUGINS.split(',').map(String::from).collect(),
                 ),
                 max_size: 1 << 20,
+                paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
             },
             timing: Timing {
                 confirm_timeout: Duration::from_secs(10),

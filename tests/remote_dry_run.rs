@@ -263,6 +263,7 @@ fn the_driver_reports_fluent_bits_error_and_keeps_the_live_config() {
                 folder: s.layout.folder.clone(),
                 plugins: PluginPolicy::Deny(vec!["exec".into()]),
                 max_size: 1 << 20,
+                paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
             },
             timing: Timing::default(),
             layout: Some(s.layout.clone()),

@@ -19,6 +19,7 @@ fn policy() -> Policy {
         folder: PathBuf::from("/etc/fb/managed.d"),
         plugins: PluginPolicy::Deny(DEFAULT_DENY_PLUGINS.split(',').map(String::from).collect()),
         max_size: 1 << 20,
+        paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
     }
 }
 

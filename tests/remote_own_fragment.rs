@@ -81,6 +81,7 @@ impl Env {
                 folder: self.layout.folder.clone(),
                 plugins: PluginPolicy::Deny(Vec::new()),
                 max_size: 1 << 20,
+                paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
             },
             timing: Timing::default(),
             layout: Some(self.layout.clone()),

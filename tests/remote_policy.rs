@@ -21,6 +21,7 @@ fn policy(format: Format) -> Policy {
         folder: PathBuf::from("/etc/fluent-bit/managed.d"),
         plugins: PluginPolicy::Deny(DEFAULT_DENY_PLUGINS.split(',').map(String::from).collect()),
         max_size: 4 << 20,
+        paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
     }
 }
 
@@ -251,6 +252,7 @@ fn each_rule_names_itself() {
         (
             Policy {
                 max_size: 10,
+                paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
                 ..p.clone()
             }
             .check(Some(&map(
@@ -305,4 +307,93 @@ fn the_yaml_main_file_must_be_yaml_and_the_classic_one_classic() {
     m.config_map.get_mut("").unwrap().content_type = "text/yaml".into();
     let e = policy(Format::Classic).check(Some(&m)).unwrap_err();
     assert_eq!(e.rule, Rule::Format);
+}
+
+/// `allow_paths`: file properties of a remote config stay in the allowed
+/// folders, in every section and file, classic and YAML (issue 12).
+#[test]
+fn file_properties_are_confined_to_allow_paths() {
+    use fluent_bit_opamp::remote::paths::AllowPaths;
+    let confined = |format: Format| Policy {
+        paths: AllowPaths::Under(vec![
+            PathBuf::from("/var/log"),
+            PathBuf::from("/etc/fluent-bit/managed.d"),
+        ]),
+        ..policy(format)
+    };
+    let run =
+        |format: Format, files: &[(&str, &str)]| confined(format).allows(Some(&map(format, files)));
+    let c = Format::Classic;
+    assert!(run(
+        c,
+        &[(
+            "",
+            "[INPUT]\n    Name tail\n    Path /var/log/app/*.log\n    DB /var/log/flb_app.db\n"
+        )]
+    )
+    .is_ok());
+    let e = run(
+        c,
+        &[(
+            "",
+            "[INPUT]\n    Name tail\n    Path /etc/shadow\n[OUTPUT]\n    Name http\n    Match *\n",
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(e.rule, Rule::AllowPaths);
+    assert!(
+        e.detail.contains("'Path' of input 'tail'") && e.detail.contains("/etc/shadow"),
+        "{}",
+        e.detail
+    );
+    let e = run(c, &[("", "[SERVICE]\n    Parsers_File /root/p.conf\n")]).unwrap_err();
+    assert!(e.detail.contains("Parsers_File"), "{}", e.detail);
+    let e = run(
+        c,
+        &[
+            ("", "@INCLUDE managed.d/x.conf\n"),
+            (
+                "x.conf",
+                "[INPUT]\n    Name tail\n    Path /var/log/../../etc/passwd\n",
+            ),
+        ],
+    )
+    .unwrap_err();
+    assert!(e.detail.contains("'x.conf' line 3"), "{}", e.detail);
+    let e = run(
+        c,
+        &[("", "[INPUT]\n    Name tail\n    storage.path /tmp/chunks\n")],
+    )
+    .unwrap_err();
+    assert!(e.detail.contains("storage.path"), "{}", e.detail);
+    assert!(
+        run(
+            c,
+            &[(
+                "",
+                "[INPUT]\n    Name tail\n    Path_Key filename\n    Path /var/log/a.log\n"
+            )]
+        )
+        .is_ok(),
+        "path_key is a record key"
+    );
+    let y = Format::Yaml;
+    let e = run(
+        y,
+        &[(
+            "",
+            "pipeline:\n  inputs:\n    - name: tail\n      path: /proc/self/environ\n",
+        )],
+    )
+    .unwrap_err();
+    assert_eq!(e.rule, Rule::AllowPaths, "{e}");
+    assert!(
+        policy(c)
+            .allows(Some(&map(
+                c,
+                &[("", "[INPUT]\n    Name tail\n    Path /etc/shadow\n")]
+            )))
+            .is_ok(),
+        "any"
+    );
 }

@@ -179,6 +179,7 @@ fn apply_confirm_and_abort_against_a_real_reload() {
                 folder: layout.folder.clone(),
                 plugins: PluginPolicy::Deny(vec!["exec".into()]),
                 max_size: 1 << 20,
+                paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
             },
             timing: Timing {
                 confirm_timeout: Duration::from_secs(5),

@@ -70,6 +70,9 @@ pub fn policy_scan(data: &[u8]) {
         folder: PathBuf::from("/etc/fluent-bit/managed.d"),
         plugins: PluginPolicy::Deny(deny.clone()),
         max_size: 1 << 20,
+        // The path rules read the filesystem; fuzzed here separately would
+        // make runs depend on the host. The scanner and reader are the target.
+        paths: fluent_bit_opamp::remote::paths::AllowPaths::Any,
     };
     let file = AgentConfigFile {
         body: body.to_vec(),

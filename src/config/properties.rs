@@ -80,6 +80,7 @@ pub const PROPERTIES: &[PropertySpec] = &[
     prop!("redact_key", None, true, "Extra config key whose value is redacted in the reported effective config. Repeatable."),
     prop!("deny_plugins", Some(DEFAULT_DENY_PLUGINS), false, "Plugins a remote config may not use (comma list). `none` clears it. The default lists every plugin that runs commands or code on the host, or gets around this policy."),
     prop!("allow_plugins", None, false, "If set, the only plugins a remote config may use (comma list); replaces `deny_plugins`."),
+    prop!("allow_paths", None, false, "Folders a remote config's file properties (`path`, `db`, `parsers_file`, `storage.path`, any `*_file` or `*.path`) may point into (comma list), or `any`. Default: the managed folder, the plugin's `state_dir/packages`, `state_dir/other_connections` and `state_dir/own_telemetry`, `/var/log`, `/var/lib/fluent-bit` and `/var/lib/docker/containers`."),
     prop!("max_config_size", Some("4M"), false, "Largest remote config accepted, all files together."),
     prop!("health_gate", Some("0s"), false, "After a remote config reloads, how long it must stay healthy before it is reported APPLIED."),
     prop!("connection_settings", Some("off"), false, "Accept OpAMP connection settings offers (endpoint, headers, TLS material, heartbeat). Verified on a second connection before they replace the running one; kept in `state_dir/connection/settings`."),
@@ -257,6 +258,8 @@ pub struct Settings {
     pub health_interval: Duration,
     pub redact_keys: Vec<String>,
     pub plugin_policy: PluginPolicy,
+    /// `allow_paths` as listed (`None`: the default set).
+    pub allow_paths: Option<Vec<String>>,
     pub max_config_size: usize,
     pub health_gate: Duration,
     pub steering: Steering,
@@ -577,6 +580,22 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         Some(v) => PluginPolicy::Allow(list(v)),
         None => PluginPolicy::Deny(list(r.value("deny_plugins").unwrap_or(""))),
     };
+    let allow_paths = r.value("allow_paths").map(|v| {
+        v.split(',')
+            .map(|d| d.trim().to_string())
+            .filter(|d| !d.is_empty())
+            .collect::<Vec<_>>()
+    });
+    if let Some(bad) = allow_paths
+        .iter()
+        .flatten()
+        .find(|d| *d != "any" && !d.starts_with('/'))
+    {
+        r.fail(
+            "allow_paths",
+            format!("'{bad}' is not an absolute folder; expected any or a comma list of folders"),
+        );
+    }
     let max_config_size = r.size("max_config_size");
     let health_gate = r.duration("health_gate");
     let events = r.bool("events");
@@ -632,6 +651,7 @@ pub fn parse(raw: &RawProperties) -> Result<Settings, Vec<PropertyError>> {
         health_interval,
         redact_keys,
         plugin_policy,
+        allow_paths,
         max_config_size,
         health_gate,
         steering,

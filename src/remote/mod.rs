@@ -19,6 +19,7 @@ mod host;
 pub mod keys;
 pub mod leave_out;
 mod own;
+pub mod paths;
 pub mod policy;
 pub mod record;
 mod render;

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::keys;
+use super::paths::{self, AllowPaths};
 use super::scan::{self, What};
 use crate::config::properties::{PluginPolicy, Settings};
 /// Re-exported: the format is the config reader's, the policy only uses it.
@@ -50,6 +51,7 @@ pub enum Rule {
     PluginLibraries,
     HotReload,
     Include,
+    AllowPaths,
     OpampSection,
     Unreadable,
 }
@@ -67,6 +69,7 @@ impl Rule {
             Rule::PluginLibraries => "plugin libraries",
             Rule::HotReload => "hot_reload",
             Rule::Include => "includes",
+            Rule::AllowPaths => "allow_paths",
             Rule::OpampSection => "opamp section",
             Rule::Unreadable => "unreadable config",
         }
@@ -87,6 +90,24 @@ impl std::fmt::Display for Rejection {
             self.rule.name(),
             self.detail
         )
+    }
+}
+
+/// `allow_paths`: `any`, the operator's list, or by default the managed
+/// folder, the plugin's own state folders that remote configs reference
+/// (packages, destinations) and the common log folders.
+fn allow_paths(s: &Settings, managed: &Path) -> AllowPaths {
+    match &s.allow_paths {
+        Some(list) if list.iter().any(|d| d == "any") => AllowPaths::Any,
+        Some(list) => AllowPaths::Under(list.iter().map(PathBuf::from).collect()),
+        None => {
+            let mut dirs = vec![managed_folder(managed)];
+            for sub in ["packages", "other_connections", "own_telemetry"] {
+                dirs.push(s.state_dir.join(sub));
+            }
+            dirs.extend(paths::DEFAULT_DIRS.iter().map(PathBuf::from));
+            AllowPaths::Under(dirs)
+        }
     }
 }
 
@@ -136,6 +157,8 @@ pub struct Policy {
     pub folder: PathBuf,
     pub plugins: PluginPolicy,
     pub max_size: usize,
+    /// Where file properties may point.
+    pub paths: AllowPaths,
 }
 
 impl Policy {
@@ -150,6 +173,7 @@ impl Policy {
             folder: managed_folder(&managed),
             plugins: s.plugin_policy.clone(),
             max_size: s.max_config_size,
+            paths: allow_paths(s, &managed),
         }
     }
 
@@ -327,7 +351,7 @@ impl Policy {
                 }
             }
         }
-        Ok(())
+        self.check_paths(&file, text)
     }
 }
 
@@ -335,6 +359,34 @@ impl Policy {
     /// Remote files may include only each other: anything else could be a
     /// file written by other means, or one whose content would come back
     /// in an error message.
+    /// Every file property of every section under `allow_paths`.
+    fn check_paths(&self, file: &str, text: &str) -> Result<(), Rejection> {
+        if self.paths == AllowPaths::Any {
+            return Ok(());
+        }
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        for sec in crate::fbconf::view::view(self.format, text).sections {
+            let what = sec.get("name").unwrap_or(&sec.kind).to_string();
+            for p in sec.props.iter().filter(|p| paths::is_path_key(&p.key)) {
+                for v in &p.values {
+                    if let Err(e) = self.paths.check(v, &cwd) {
+                        return reject(
+                            Rule::AllowPaths,
+                            format!(
+                                "'{}' of {} '{}' ({file} line {}): {e}",
+                                p.key.escape_default(),
+                                sec.kind.to_ascii_lowercase(),
+                                what.escape_default(),
+                                p.line
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn include_stays_inside(&self, from: Option<&str>, path: &str) -> Result<(), String> {
         if path.contains('$') {
             return Err("include paths may not use variables".into());
@@ -402,6 +454,7 @@ mod tests {
                 DEFAULT_DENY_PLUGINS.split(',').map(String::from).collect(),
             ),
             max_size: 1 << 20,
+            paths: AllowPaths::Any,
         }
     }
 
@@ -508,6 +561,7 @@ mod tests {
     fn size_counts_every_file() {
         let p = Policy {
             max_size: 100,
+            paths: AllowPaths::Any,
             ..policy(Format::Classic)
         };
         // A comment line: the scanner refuses text Fluent Bit would refuse.
