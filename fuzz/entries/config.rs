@@ -51,13 +51,20 @@ pub fn policy_scan(data: &[u8]) {
             .filter(|s| s.is_plugin())
         {
             if let Some(name) = s.get("name") {
-                // The scanner strips classic quotes (Fluent Bit keeps them,
-                // so a quoted name starts nothing); compare the same way.
-                let n = normalize(name.trim_matches(['"', '\'']));
+                // Fluent Bit keeps quotes, so a quoted name starts nothing
+                // and how the scanner strips them cannot let a plugin by:
+                // the scanner must see the name in one of its quote forms.
+                let forms = [
+                    normalize(name),
+                    normalize(fluent_bit_opamp::fbconf::text::unquote(name)),
+                    normalize(name.trim_matches(['"', '\''])),
+                    normalize(name.trim_start_matches(['"', '\''])),
+                ];
                 assert!(
-                    seen.contains(&n.as_str()),
-                    "the reader sees {} {n:?}, the scanner does not: {findings:?}",
-                    s.kind
+                    forms.iter().any(|n| seen.contains(&n.as_str())),
+                    "the reader sees {} {:?}, the scanner does not: {findings:?}",
+                    s.kind,
+                    forms[0]
                 );
             }
         }
