@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::commands::reply_to;
 use support::fluent_bit::{plugin_path, tmpdir};
+use support::remote::wait_connected;
 use support::{messages, TestServer};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -160,13 +161,6 @@ impl Setup {
         }
         t0.elapsed()
     }
-}
-
-fn wait_connected(server: &TestServer, connections: usize) {
-    server.wait_until("agent connected", WAIT, |r| {
-        r.ws.iter().filter(|c| !c.payloads.is_empty()).count() >= connections
-    });
-    std::thread::sleep(Duration::from_millis(300));
 }
 
 fn ask(server: &TestServer, command: &str, data: Value) -> Value {

@@ -6,63 +6,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use std::time::{Duration, Instant};
 
-use fluent_bit_opamp::proto::{ConnectionSettingsStatus, RemoteConfigStatus};
+use fluent_bit_opamp::proto::ConnectionSettingsStatus;
 use support::c_host::Host;
 use support::fluent_bit::tmpdir;
+use support::remote::{bootstrap, outcome, wait_connected};
 use support::{messages, TestServer};
-
-fn statuses(server: &TestServer) -> Vec<RemoteConfigStatus> {
-    server.remote_config_statuses()
-}
-
-/// The final status (APPLIED 1 / FAILED 3) for `hash` after index `from`.
-fn outcome(server: &TestServer, hash: &[u8], from: usize) -> RemoteConfigStatus {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        let all = statuses(server);
-        if let Some(s) = all
-            .iter()
-            .skip(from)
-            .find(|s| s.last_remote_config_hash == hash && (s.status == 1 || s.status == 3))
-        {
-            return s.clone();
-        }
-        assert!(Instant::now() < end, "no outcome for {hash:?}: {all:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn wait_connected(server: &TestServer, connections: usize) {
-    server.wait_until("agent connected", Duration::from_secs(20), |r| {
-        r.ws.iter().filter(|c| !c.payloads.is_empty()).count() >= connections
-    });
-    // Let the first PreRun (the hot reload flag) reach the agent.
-    std::thread::sleep(Duration::from_millis(300));
-}
-
-/// A bootstrap with remote config on and an empty managed file beside it;
-/// `extra` adds lines to the opamp section.
-fn bootstrap(dir: &Path, server: &TestServer, extra: &str) -> (PathBuf, PathBuf) {
-    let managed = dir.join("managed.conf");
-    std::fs::write(&managed, "").unwrap();
-    let conf = dir.join("fluent-bit.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[SERVICE]\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n{extra}    \
-             Remote_Config On\n    Managed_Config {}\n\n@INCLUDE managed.conf\n",
-            server.ws_url(),
-            dir.join("state").display(),
-            managed.display()
-        ),
-    )
-    .unwrap();
-    (conf, managed)
-}
 
 const USES: &str = "[OUTPUT]\n    Name http\n    Match *\n    Host ${opamp.other.logs.host}\n    \
                     Port ${opamp.other.logs.port}\n    URI ${opamp.other.logs.uri}\n    \
@@ -127,7 +77,7 @@ fn a_destination_is_rendered_and_rotated_without_a_new_push() {
 
     server.push_ws(offer(b"o1", TOKENS[0], TOKENS[1]));
     assert_eq!(offer_outcome(&server, b"o1").status, 1, "APPLIED");
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(messages::config_offer(USES, b"cfg"));
     assert_eq!(outcome(&server, b"cfg", n).status, 1);
     let text = std::fs::read_to_string(&managed).unwrap();
@@ -140,7 +90,7 @@ fn a_destination_is_rendered_and_rotated_without_a_new_push() {
 
     // Rotation: a new offer, no new config push. The offer is APPLIED once
     // the re-rendered config is.
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(offer(b"o2", TOKENS[2], TOKENS[3]));
     let st = offer_outcome(&server, b"o2");
     assert_eq!(st.status, 1, "{st:?}");
@@ -154,7 +104,7 @@ fn a_destination_is_rendered_and_rotated_without_a_new_push() {
     // APPLYING and APPLIED may coalesce into no new status at all, since
     // the status compares equal to what the server already has.)
     let _ = n;
-    let last = statuses(&server).last().cloned().unwrap();
+    let last = server.remote_config_statuses().last().cloned().unwrap();
     assert_eq!(
         (last.last_remote_config_hash.as_slice(), last.status),
         (b"cfg".as_slice(), 1)
@@ -194,7 +144,7 @@ fn a_destination_is_rendered_and_rotated_without_a_new_push() {
         .contains("tok-two-bbbb"));
 
     // A config naming a destination that does not exist: FAILED naming it.
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(messages::config_offer(
         "[OUTPUT]\n    Name http\n    Host ${opamp.other.nope.host}\n",
         b"nope",

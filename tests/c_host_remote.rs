@@ -8,63 +8,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fluent_bit_opamp::proto::RemoteConfigStatus;
 use support::c_host::{build_host, Host};
 use support::fluent_bit::tmpdir;
+use support::remote::{bootstrap, outcome, wait_connected};
 use support::{messages, TestServer};
-
-fn statuses(server: &TestServer) -> Vec<RemoteConfigStatus> {
-    server.remote_config_statuses()
-}
-
-/// The final status (APPLIED 1 / FAILED 3) for `hash` after index `from`.
-fn outcome(server: &TestServer, hash: &[u8], from: usize) -> RemoteConfigStatus {
-    let end = Instant::now() + Duration::from_secs(20);
-    loop {
-        let all = statuses(server);
-        if let Some(s) = all
-            .iter()
-            .skip(from)
-            .find(|s| s.last_remote_config_hash == hash && (s.status == 1 || s.status == 3))
-        {
-            return s.clone();
-        }
-        assert!(Instant::now() < end, "no outcome for {hash:?}: {all:?}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn wait_connected(server: &TestServer, connections: usize) {
-    server.wait_until("agent connected", Duration::from_secs(20), |r| {
-        r.ws.iter().filter(|c| !c.payloads.is_empty()).count() >= connections
-    });
-    // Let the first PreRun (the hot reload flag) reach the agent.
-    std::thread::sleep(Duration::from_millis(300));
-}
-
-/// A bootstrap with remote config on and an empty managed file beside it;
-/// `extra` adds lines to the opamp section.
-fn bootstrap(dir: &Path, server: &TestServer, extra: &str) -> (PathBuf, PathBuf) {
-    let managed = dir.join("managed.conf");
-    std::fs::write(&managed, "").unwrap();
-    let conf = dir.join("fluent-bit.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[SERVICE]\n    Hot_Reload On\n\n[INPUT]\n    Name opamp\n    Endpoint {}\n    State_Dir {}\n{extra}    \
-             Remote_Config On\n    Managed_Config {}\n\n@INCLUDE managed.conf\n",
-            server.ws_url(),
-            dir.join("state").display(),
-            managed.display()
-        ),
-    )
-    .unwrap();
-    (conf, managed)
-}
 
 const GOOD: &str = "[INPUT]\n    Name dummy\n    Tag remote\n";
 
@@ -78,21 +29,21 @@ fn apply_halt_and_abort_through_the_c_host() {
     wait_connected(&server, 1);
 
     // A good config: written, reloaded once, APPLIED.
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(messages::config_offer(GOOD, b"good"));
     assert_eq!(outcome(&server, b"good", n).status, 1);
     assert_eq!(std::fs::read_to_string(&managed).unwrap(), GOOD);
     assert_eq!(host.reloads(), 1);
 
     // The same config again: APPLIED, no reload.
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(messages::config_offer(GOOD, b"good"));
     assert_eq!(outcome(&server, b"good", n).status, 1);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(host.reloads(), 1, "one reload only");
 
     // Refused by policy: nothing written, no reload.
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(messages::config_offer(
         "[INPUT]\n    Name exec\n    Command id\n",
         b"denied",
@@ -104,7 +55,7 @@ fn apply_halt_and_abort_through_the_c_host() {
 
     // HALTED: the host refuses the new config; LKG restored, FAILED.
     let halt = "# halt-me\n[INPUT]\n    Name dummy\n    Tag halted\n";
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(messages::config_offer(halt, b"halt"));
     let st = outcome(&server, b"halt", n);
     assert_eq!(st.status, 3, "{st:?}");
@@ -127,12 +78,12 @@ fn apply_halt_and_abort_through_the_c_host() {
     );
 
     // The restarter starts it again: FAILED for that hash, never re-applied.
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     let mut again = Host::start(&conf, &managed, &log);
     wait_connected(&server, 2);
     let st = outcome(&server, b"abort", n);
     assert_eq!(st.status, 3);
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(messages::config_offer(abort, b"abort"));
     assert_eq!(outcome(&server, b"abort", n).status, 3);
     assert!(again.child.try_wait().unwrap().is_none(), "no crash loop");
@@ -161,10 +112,11 @@ fn a_slow_dry_run_delays_neither_heartbeats_nor_shutdown() {
     let mut host = Host::spawn(&exe, &conf, &managed, &log, &[("HOST_DRY_RUN_MS", "10000")]);
     wait_connected(&server, 1);
 
-    let n = statuses(&server).len();
+    let n = server.remote_config_statuses().len();
     server.push_ws(messages::config_offer(GOOD, b"slow"));
     server.wait_until("APPLYING", Duration::from_secs(5), |_| {
-        statuses(&server)
+        server
+            .remote_config_statuses()
             .iter()
             .skip(n)
             .any(|s| s.last_remote_config_hash == b"slow" && s.status == 2)
@@ -175,7 +127,8 @@ fn a_slow_dry_run_delays_neither_heartbeats_nor_shutdown() {
     let during = count() - before;
     assert!(during >= 2, "{during} heartbeats in 3.5 s of dry run");
     assert!(
-        !statuses(&server)
+        !server
+            .remote_config_statuses()
             .iter()
             .any(|s| s.last_remote_config_hash == b"slow" && s.status != 2),
         "the dry run is still running"

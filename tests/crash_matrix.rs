@@ -15,11 +15,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fluent_bit_opamp::proto::RemoteConfigStatus;
 use support::c_host::Host;
 use support::fluent_bit::{binaries, free_port, plugin_path, tmpdir, version_of, Fb};
+use support::remote::{outcome_within, wait_connected};
 use support::{messages, TestServer};
 
 const CHECKPOINTS: [&str; 7] = [
@@ -41,34 +41,6 @@ fn blocked(sig: &str, cp: &str) -> bool {
     sig == "kill" && at(cp) >= at("swapped")
 }
 
-fn statuses(server: &TestServer) -> Vec<RemoteConfigStatus> {
-    server.remote_config_statuses()
-}
-
-/// The final status for `hash` reported after index `from`.
-fn outcome(server: &TestServer, hash: &[u8], from: usize, within: Duration) -> RemoteConfigStatus {
-    let end = Instant::now() + within;
-    loop {
-        let all = statuses(server);
-        if let Some(s) = all
-            .iter()
-            .skip(from)
-            .find(|s| s.last_remote_config_hash == hash && (s.status == 1 || s.status == 3))
-        {
-            return s.clone();
-        }
-        assert!(Instant::now() < end, "no outcome for {hash:?}: {all:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn connected(server: &TestServer, n: usize) {
-    server.wait_until("agent connected", Duration::from_secs(30), |r| {
-        r.ws.iter().filter(|c| !c.payloads.is_empty()).count() >= n
-    });
-    std::thread::sleep(Duration::from_millis(400));
-}
-
 /// What a restarted host must show, checked against the disk and the
 /// server; returns the summary word.
 fn check_restart(
@@ -84,16 +56,16 @@ fn check_restart(
         "torn managed file at {cp}: {on_disk:?}"
     );
     if blocked(sig, cp) {
-        let st = outcome(server, b"new", 0, Duration::from_secs(30));
+        let st = outcome_within(server, b"new", 0, Duration::from_secs(30));
         assert_eq!(st.status, 3, "{cp}: an interrupted apply is FAILED: {st:?}");
         assert_eq!(
             std::fs::read_to_string(managed).unwrap(),
             old,
             "{cp}: rolled back"
         );
-        let n = statuses(server).len();
+        let n = server.remote_config_statuses().len();
         server.push_ws(messages::config_offer(new, b"new"));
-        let again = outcome(server, b"new", n, Duration::from_secs(30));
+        let again = outcome_within(server, b"new", n, Duration::from_secs(30));
         assert_eq!(again.status, 3, "{cp}: never applied again: {again:?}");
         assert_eq!(std::fs::read_to_string(managed).unwrap(), old);
         "old, blocked"
@@ -102,9 +74,9 @@ fn check_restart(
             on_disk, old,
             "{sig}:{cp}: nothing swapped, or rolled back at shutdown"
         );
-        let n = statuses(server).len();
+        let n = server.remote_config_statuses().len();
         server.push_ws(messages::config_offer(new, b"new"));
-        let st = outcome(server, b"new", n, Duration::from_secs(30));
+        let st = outcome_within(server, b"new", n, Duration::from_secs(30));
         assert_eq!(st.status, 1, "{cp}: not its fault, so it applies: {st:?}");
         assert_eq!(std::fs::read_to_string(managed).unwrap(), new);
         "old, then new"
@@ -150,7 +122,7 @@ fn the_c_host_survives_a_crash_at_every_checkpoint() {
                 &log,
                 &[("FLB_OPAMP_FAULT", fault.as_str())],
             );
-            connected(&server, 1);
+            wait_connected(&server, 1);
             server.push_ws(messages::config_offer(new, b"new"));
             assert!(
                 host.wait_exit().is_some() || host.child.try_wait().unwrap().is_some(),
@@ -158,7 +130,7 @@ fn the_c_host_survives_a_crash_at_every_checkpoint() {
             );
             drop(host);
             let again = Host::start(&conf, &managed, &log);
-            connected(&server, 2);
+            wait_connected(&server, 2);
             let word = check_restart(&server, &managed, (sig, cp), old, new);
             assert!(again.child.id() > 0);
             rows.push(format!("{fault}: {word}"));
@@ -227,7 +199,7 @@ fn real_fluent_bit_survives_a_crash_at_every_checkpoint() {
                 let fault = format!("{sig}:{cp}");
                 let args = ["-c".to_string(), conf.display().to_string()];
                 let mut fb = Fb::spawn_env(&bin, &args, &[("FLB_OPAMP_FAULT", fault.as_str())]);
-                connected(&server, 1);
+                wait_connected(&server, 1);
                 assert!(
                     fb.wait_for("OLDCFG", Duration::from_secs(10)),
                     "{v} {fault}: old runs"
@@ -238,7 +210,7 @@ fn real_fluent_bit_survives_a_crash_at_every_checkpoint() {
                 assert!(ended, "{v} {fault}: the process ended");
                 drop(fb);
                 let mut again = Fb::with_config(&bin, &conf);
-                connected(&server, 2);
+                wait_connected(&server, 2);
                 let word = check_restart(&server, &managed, (sig, cp), &old, &new);
                 let expect = if blocked(sig, cp) { "OLDCFG" } else { "NEWCFG" };
                 assert!(

@@ -10,28 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fluent_bit_opamp::proto::RemoteConfigStatus;
 use support::c_host::Host;
 use support::fluent_bit::tmpdir;
+use support::remote::outcome_within;
 use support::{messages, TestServer};
-
-fn statuses(server: &TestServer) -> Vec<RemoteConfigStatus> {
-    server.remote_config_statuses()
-}
-
-fn outcome(server: &TestServer, hash: &[u8]) -> RemoteConfigStatus {
-    let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(s) = statuses(server)
-            .into_iter()
-            .find(|s| s.last_remote_config_hash == hash && (s.status == 1 || s.status == 3))
-        {
-            return s;
-        }
-        assert!(Instant::now() < end, "no outcome for {hash:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn setup(dir: &Path, server: &TestServer, state: &Path) -> (PathBuf, PathBuf) {
     let managed = dir.join("managed.conf");
@@ -74,7 +56,7 @@ fn refused_then_recovered(
     heal: impl FnOnce(),
 ) -> String {
     server.push_ws(messages::config_offer(&config("during"), b"during"));
-    let st = outcome(server, b"during");
+    let st = outcome_within(server, b"during", 0, Duration::from_secs(30));
     assert_eq!(st.status, 3, "{st:?}");
     assert!(st.error_message.contains(expect), "{}", st.error_message);
     let reason = st.error_message.clone();
@@ -88,7 +70,7 @@ fn refused_then_recovered(
     assert!(log.contains(expect), "the reason is in the log: {log}");
     heal();
     server.push_ws(messages::config_offer(&config("after"), b"after"));
-    let st = outcome(server, b"after");
+    let st = outcome_within(server, b"after", 0, Duration::from_secs(30));
     assert_eq!(st.status, 1, "recovered: {st:?}");
     assert_eq!(std::fs::read_to_string(managed).unwrap(), config("after"));
     reason
@@ -103,14 +85,17 @@ fn a_state_dir_deleted_while_running_is_recreated_with_its_identity() {
     std::fs::remove_dir_all(&state).unwrap();
     let mut first = String::new();
     server.push_ws(messages::config_offer(&config("during"), b"during"));
-    let st = outcome(&server, b"during");
+    let st = outcome_within(&server, b"during", 0, Duration::from_secs(30));
     if st.status == 3 {
         first = st.error_message.clone();
         assert!(first.contains("state_dir"), "{first}");
         assert_eq!(std::fs::read_to_string(&managed).unwrap(), "");
     }
     server.push_ws(messages::config_offer(&config("after"), b"after"));
-    assert_eq!(outcome(&server, b"after").status, 1);
+    assert_eq!(
+        outcome_within(&server, b"after", 0, Duration::from_secs(30)).status,
+        1
+    );
     assert!(state.exists(), "state_dir recreated");
     let end = Instant::now() + Duration::from_secs(15);
     while !state.join("instance_uid").exists() && Instant::now() < end {

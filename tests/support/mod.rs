@@ -27,6 +27,7 @@ pub mod messages;
 pub mod msgpack;
 pub mod otlp;
 pub mod proxy;
+pub mod remote;
 mod server_stream;
 pub mod ws_server;
 
