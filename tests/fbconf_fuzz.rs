@@ -182,6 +182,62 @@ fn listed(text: &str) -> Vec<String> {
     out
 }
 
+/// Processors are not in `--dry-run`'s banner: a real start with the HTTP
+/// server on lists every plugin instance (processors too) as `name="x.N"`
+/// labels of `/api/v2/metrics`. None when it did not start.
+fn real_start(bin: &Path, main: &Path) -> Option<BTreeSet<String>> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c")
+        .arg(main)
+        .args(["-H", "-L", "127.0.0.1", "-P", &port.to_string()])
+        .current_dir(main.parent().unwrap())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in ENV {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().ok()?;
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    let mut names = None;
+    // A plugin that fails init (exec without a command) ends the process.
+    while names.is_none() && std::time::Instant::now() < end {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        names = metric_names(port);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    names
+}
+
+fn metric_names(port: u16) -> Option<BTreeSet<String>> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .ok()?;
+    s.write_all(b"GET /api/v2/metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    let names: BTreeSet<String> = body
+        .split("name=\"")
+        .skip(1)
+        .filter_map(|r| r.split('"').next())
+        .filter_map(|n| n.rsplit_once('.'))
+        .filter(|(_, i)| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+        .map(|(n, _)| n.to_string())
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
 fn work_dir(tag: &str) -> PathBuf {
     std::env::temp_dir().join(format!("opamp-fbconf-fuzz-{tag}-{}", std::process::id()))
 }
@@ -276,6 +332,9 @@ struct Tally {
     accepted: u64,
     refused: u64,
     processors: u64,
+    /// Real starts for processor cases (FBCONF_FUZZ_STARTS caps them).
+    real_starts: u64,
+    no_start: u64,
     misses: Vec<String>,
     reader: Vec<String>,
     /// Fluent Bit refuses, the reader accepts.
@@ -306,6 +365,26 @@ fn compare(bin: &Path, version: &str, seed: u64, dir: &Path, t: &mut Tally) {
             ));
         }
     }
+    if let (true, true, Some(seen), true) = (
+        valid,
+        case.processors,
+        &ours.scanner,
+        t.real_starts < env_u64("FBCONF_FUZZ_STARTS", 0),
+    ) {
+        t.real_starts += 1;
+        match real_start(bin, &main) {
+            None => t.no_start += 1,
+            Some(names) => {
+                let missed: Vec<&String> = names.iter().filter(|n| !seen.contains(*n)).collect();
+                if !missed.is_empty() {
+                    bad = true;
+                    t.misses.push(format!(
+                        "{version} seed {seed}: a real start runs {missed:?} (processors), the scanner saw {seen:?}"
+                    ));
+                }
+            }
+        }
+    }
     let expect = ours.valid && ours.names_ok;
     if expect && !valid {
         // Fluent Bit refuses what the reader accepts: nothing starts, so
@@ -327,7 +406,7 @@ fn compare(bin: &Path, version: &str, seed: u64, dir: &Path, t: &mut Tally) {
 
 /// FBCONF_FUZZ_COUNT cases of each format (from FBCONF_FUZZ_START) on
 /// every binary in FLUENT_BIT_BIN; FBCONF_FUZZ_REPORT appends the figures
-/// to a file.
+/// to a file; FBCONF_FUZZ_STARTS real starts check processor cases.
 #[test]
 #[cfg_attr(
     not(fluent_bit),
@@ -355,8 +434,8 @@ fn generated_configs_agree_with_fluent_bit() {
             }
         }
         let line = format!(
-            "Fluent Bit {version}: {} configs (seeds {start}..{} of each format), {} accepted by Fluent Bit, {} refused by the scanner as unreadable, {} accepted with processors (not listed by --dry-run), {} misses, {} reader disagreements, {} refused by Fluent Bit only",
-            t.compared, start + count, t.accepted, t.refused, t.processors, t.misses.len(), t.reader.len(), t.stricter.len()
+            "Fluent Bit {version}: {} configs (seeds {start}..{} of each format), {} accepted by Fluent Bit, {} refused by the scanner as unreadable, {} accepted with processors ({} of them started for real, {} did not start, e.g. exec without a command), {} misses, {} reader disagreements, {} refused by Fluent Bit only",
+            t.compared, start + count, t.accepted, t.refused, t.processors, t.real_starts, t.no_start, t.misses.len(), t.reader.len(), t.stricter.len()
         );
         eprintln!("{line}");
         if let Ok(report) = std::env::var("FBCONF_FUZZ_REPORT") {

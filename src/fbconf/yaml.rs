@@ -71,7 +71,19 @@ pub struct Stream {
 
 /// Reads a whole YAML stream (every document in it).
 pub fn parse(text: &str) -> Stream {
-    let mut input = text.as_bytes();
+    // libyaml-safer panics on a block scalar that ends the text with no
+    // line break, which libyaml (Fluent Bit) reads: the differential fuzz
+    // found `name: >-` + `exec` at the end of a file. A final line break
+    // moves no mark; it only adds one to a kept block scalar at the very
+    // end, and Fluent Bit trims plugin names.
+    let owned;
+    let source = if text.is_empty() || text.ends_with(['\n', '\r']) {
+        text
+    } else {
+        owned = format!("{text}\n");
+        &owned
+    };
+    let mut input = source.as_bytes();
     let mut parser = Parser::new();
     parser.set_input_string(&mut input);
     let mut out = Stream::default();

@@ -12,6 +12,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::fbconf::view::Section;
+use crate::remote::scan::normalize;
+
 /// Where remote configs may point file properties.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowPaths {
@@ -50,9 +53,11 @@ impl AllowPaths {
         };
         let allowed: Vec<PathBuf> = dirs.iter().map(|d| resolve(d)).collect::<Result<_, _>>()?;
         for one in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
-            if one.contains("${") {
+            if one.contains('$') {
+                // `${VAR}` is expanded at start, and 5.x's `file` output
+                // takes `$key` from each record, which may be absolute.
                 return Err(format!(
-                    "'{}' uses a variable Fluent Bit would expand; write the path out",
+                    "'{}' uses a variable or record accessor Fluent Bit expands at run time; write the path out",
                     one.escape_default()
                 ));
             }
@@ -73,13 +78,80 @@ impl AllowPaths {
     }
 }
 
-/// The part of a glob before its first wildcard component.
+/// A file property of a section that `allow_paths` refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathProblem {
+    /// The property as written.
+    pub key: String,
+    pub line: usize,
+    pub why: String,
+}
+
+impl AllowPaths {
+    /// Every file property of one section. The `file` output writes to
+    /// `Path/File` as one string, so `File` is checked joined to `Path`.
+    pub fn check_section(&self, sec: &Section, cwd: &Path) -> Result<(), PathProblem> {
+        if *self == AllowPaths::Any {
+            return Ok(());
+        }
+        let file_output =
+            sec.kind == "OUTPUT" && sec.get("name").map(normalize).as_deref() == Some("file");
+        if file_output && sec.get("file").is_none() {
+            // Before 4.0.14 and 4.1.1, out_file wrote to `Path/<tag>` with
+            // the tag as it came: a tag of `../../etc/x` leaves `Path`.
+            return Err(PathProblem {
+                key: "File".into(),
+                line: sec.line,
+                why: "a file output must set File: without it each record's tag names the file, and Fluent Bit before 4.0.14 and 4.1.1 lets a tag such as '../../etc/x' leave Path".into(),
+            });
+        }
+        for p in sec.props.iter().filter(|p| is_path_key(&p.key)) {
+            for v in &p.values {
+                let value = if file_output {
+                    joined(sec, &p.key, v)
+                } else {
+                    v.clone()
+                };
+                self.check(&value, cwd).map_err(|why| PathProblem {
+                    key: p.key.clone(),
+                    line: p.line,
+                    why,
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the `file` output opens for `key = value`: `File` (and
+/// `fallback_file`) under its folder property, as Fluent Bit joins them.
+/// A `$key` file name is one component (5.x refuses `/` in it), checked as
+/// a wildcard.
+fn joined(sec: &Section, key: &str, value: &str) -> String {
+    let folder = match key.to_ascii_lowercase().as_str() {
+        "file" => "path",
+        "fallback_file" => "fallback_path",
+        _ => return value.to_string(),
+    };
+    let name = if value.contains('$') && !value.contains(['/', '\\']) {
+        "*"
+    } else {
+        value
+    };
+    match sec.get(folder) {
+        Some(dir) => format!("{dir}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// The part of a glob before its first wildcard component (`%` is a
+/// strftime placeholder of 5.x's `file` output).
 fn fixed_prefix(p: &str) -> PathBuf {
     let mut out = PathBuf::new();
     for c in Path::new(p).components() {
         if c.as_os_str()
             .to_string_lossy()
-            .contains(['*', '?', '[', '{'])
+            .contains(['*', '?', '[', '{', '%'])
         {
             break;
         }

@@ -366,22 +366,19 @@ impl Policy {
         }
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         for sec in crate::fbconf::view::view(self.format, text).sections {
-            let what = sec.get("name").unwrap_or(&sec.kind).to_string();
-            for p in sec.props.iter().filter(|p| paths::is_path_key(&p.key)) {
-                for v in &p.values {
-                    if let Err(e) = self.paths.check(v, &cwd) {
-                        return reject(
-                            Rule::AllowPaths,
-                            format!(
-                                "'{}' of {} '{}' ({file} line {}): {e}",
-                                p.key.escape_default(),
-                                sec.kind.to_ascii_lowercase(),
-                                what.escape_default(),
-                                p.line
-                            ),
-                        );
-                    }
-                }
+            if let Err(e) = self.paths.check_section(&sec, &cwd) {
+                let what = sec.get("name").unwrap_or(&sec.kind).to_string();
+                return reject(
+                    Rule::AllowPaths,
+                    format!(
+                        "'{}' of {} '{}' ({file} line {}): {}",
+                        e.key.escape_default(),
+                        sec.kind.to_ascii_lowercase(),
+                        what.escape_default(),
+                        e.line,
+                        e.why
+                    ),
+                );
             }
         }
         Ok(())

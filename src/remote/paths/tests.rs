@@ -84,3 +84,64 @@ fn symlinks_are_resolved() {
         .unwrap_err();
     assert!(e.contains("outside"), "{e}");
 }
+
+/// The `file` output as real Fluent Bit opens it: `Path/File` joined,
+/// record accessors and the tag (issue 12, checked on 3.2.10 and 5.1.1 by
+/// tests/real_allow_paths.rs).
+#[test]
+fn the_file_output_is_checked_as_fluent_bit_joins_it() {
+    use crate::fbconf::{view::view, Format};
+    let root = tmp("file_output");
+    std::fs::create_dir_all(root.join("out")).unwrap();
+    let allow = AllowPaths::Under(vec![root.join("out")]);
+    let out = root.join("out");
+    let check = |props: &str| {
+        let text = format!("[OUTPUT]\n    Name file\n    Match *\n{props}");
+        let sec = view(Format::Classic, &text).sections.remove(0);
+        allow.check_section(&sec, &root)
+    };
+    let ok = |props: String| assert_eq!(check(&props), Ok(()), "{props}");
+    let refused = |props: String, key: &str, why: &str| {
+        let e = check(&props).expect_err(&props);
+        assert_eq!(e.key, key, "{props}");
+        assert!(e.why.contains(why), "{props}: {}", e.why);
+    };
+    let o = out.display();
+    ok(format!("    Path {o}\n    File x.log\n"));
+    ok(format!("    Path {o}\n    File $kubernetes['pod_name']\n"));
+    ok(format!("    Path {o}/%Y/%m\n    File x.log\n"));
+    refused(format!("    Path {o}\n"), "File", "tag");
+    refused(
+        format!("    Path {o}\n    File ../x.log\n"),
+        "File",
+        "outside",
+    );
+    refused(
+        "    Path $dir\n    File x.log\n".to_string(),
+        "Path",
+        "record accessor",
+    );
+    refused(
+        "    Path /etc/%Y\n    File x\n".to_string(),
+        "Path",
+        "outside",
+    );
+    refused(
+        format!("    Path {o}\n    File x\n    Fallback_Path /etc\n    Fallback_File y\n"),
+        "Fallback_Path",
+        "outside",
+    );
+    refused(
+        format!("    Path {o}\n    File x\n    Fallback_Path {o}\n    Fallback_File ../../y\n"),
+        "Fallback_File",
+        "outside",
+    );
+    assert_eq!(
+        AllowPaths::Any.check_section(
+            &view(Format::Classic, "[OUTPUT]\n    Name file\n").sections[0],
+            &root
+        ),
+        Ok(()),
+        "any"
+    );
+}
