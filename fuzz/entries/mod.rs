@@ -5,6 +5,7 @@
 //! panic, and asserts the invariants its code promises.
 
 pub mod client;
+pub mod command;
 pub mod config;
 pub mod steer;
 
@@ -21,6 +22,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("client_session", client::client_session),
     ("steer_candidate", steer::steer_candidate),
     ("steer_destinations", steer::steer_destinations),
+    ("command_request", command::command_request),
 ];
 
 /// Splits fuzz bytes into a few selector bytes and text, the way every

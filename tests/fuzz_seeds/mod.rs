@@ -162,5 +162,26 @@ pub fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         "steer_destinations",
         vec![with(b"logs\0", &other().encode_to_vec())],
     );
+    m.insert("command_request", commands());
     m
+}
+
+/// Command requests: the first byte picks the command (high nibble, an
+/// index into the catalog, else a name follows), a foreign capability
+/// (bit 0) and a changing command already running (bit 1).
+fn commands() -> Vec<Vec<u8>> {
+    let files =
+        r#""files":{"":{"body":"[INPUT]\n    Name dummy\n","content_type":"text/x-fluent-bit"}}"#;
+    vec![
+        with(&[0x00], br#"{"id":"1"}"#),
+        with(&[0x30], format!(r#"{{"id":2,{files}}}"#).as_bytes()),
+        with(
+            &[0x60],
+            format!(r#"{{{files},"ttl_seconds":5}}"#).as_bytes(),
+        ),
+        with(&[0x70], br#"{"level":"debug","ttl_seconds":60}"#),
+        with(&[0x52], b""),
+        with(&[0xf0], b"nosuch\0{\"id\":[1]}"),
+        with(&[0x01], b"other.capability\0{}"),
+    ]
 }
