@@ -140,7 +140,7 @@ fn tids(fb: &Fb) -> Vec<String> {
 /// RSS (KiB) by where it lives, from /proc/PID/smaps: the main heap,
 /// anonymous mappings (thread arenas and stacks), this plugin's .so, and
 /// other files. Tells growth in our heap from pages of code first touched.
-fn rss_by_kind(pid: u32) -> BTreeMap<&'static str, u64> {
+fn rss_by_kind(pid: u32, so: &Path) -> BTreeMap<&'static str, u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
     let mut out = BTreeMap::new();
     let mut kind = "anon";
@@ -151,7 +151,7 @@ fn rss_by_kind(pid: u32) -> BTreeMap<&'static str, u64> {
             kind = match name {
                 "" => "anon",
                 "[heap]" => "heap",
-                n if n.contains("fluent_bit_opamp") || n.contains("flb_opamp") => "plugin.so",
+                n if Path::new(n) == so => "plugin.so",
                 n if n.starts_with('[') => "other",
                 _ => "files",
             };
@@ -213,7 +213,7 @@ fn a_thousand_reloads_cost_no_more_than_plain_fluent_bit() {
         if n % every == 0 {
             samples.push(with.rss_kib());
             fd_samples.push(fds(with.child.id()) as u64);
-            kinds.push(rss_by_kind(with.child.id()));
+            kinds.push(rss_by_kind(with.child.id(), &so));
         }
     }
     std::thread::sleep(Duration::from_secs(3));
@@ -231,6 +231,11 @@ fn a_thousand_reloads_cost_no_more_than_plain_fluent_bit() {
     println!(
         "SUMMARY {v}: RSS KiB every {every} reloads, with plugin: {}",
         series(&samples)
+    );
+    println!(
+        "SUMMARY {v}: RSS KiB by kind with the plugin, first sample {:?}, last {:?}",
+        kinds[0],
+        kinds.last().unwrap()
     );
     println!(
         "SUMMARY {v}: fds every {every} reloads: {}",
