@@ -56,9 +56,10 @@ fn check_refusal(reply: &CustomMessage, data_len: usize) {
     assert_eq!(v["ok"], Value::Bool(false), "{v}");
     assert!(v["error"].is_string(), "{v}");
     // Only the request's "id" comes back whole (JSON may escape a byte as
-    // six); the command name and echoed text are cut.
+    // six); the command name (100 chars) and echoed names (at most 200
+    // chars, escaped to at most 10 bytes each) are cut.
     assert!(
-        reply.data.len() <= 2048 + 6 * data_len,
+        reply.data.len() <= 4096 + 6 * data_len,
         "reply of {} bytes for {data_len} bytes of data",
         reply.data.len()
     );
