@@ -182,10 +182,16 @@ impl Shared {
     pub fn spawn(self: &Arc<Self>, work: impl FnOnce(Arc<Shared>) + Send + 'static) {
         let shared = self.clone();
         let handle = thread::spawn(move || work(shared));
-        self.workers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(handle);
+        let mut workers = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        // A finished thread keeps its stack mapped until it is joined: join
+        // those as new ones start, or a long run (the chaos test's 1,000
+        // connections) grows by a stack per connection.
+        let (done, live): (Vec<_>, Vec<_>) = workers.drain(..).partition(|h| h.is_finished());
+        *workers = live;
+        for h in done {
+            let _ = h.join();
+        }
+        workers.push(handle);
     }
 
     /// The reply for an agent message under the current auto-reply policy.
