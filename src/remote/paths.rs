@@ -76,18 +76,7 @@ impl AllowPaths {
         }
         Ok(())
     }
-}
 
-/// A file property of a section that `allow_paths` refuses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathProblem {
-    /// The property as written.
-    pub key: String,
-    pub line: usize,
-    pub why: String,
-}
-
-impl AllowPaths {
     /// Every file property of one section. The `file` output writes to
     /// `Path/File` as one string, so `File` is checked joined to `Path`.
     pub fn check_section(&self, sec: &Section, cwd: &Path) -> Result<(), PathProblem> {
@@ -121,6 +110,15 @@ impl AllowPaths {
         }
         Ok(())
     }
+}
+
+/// A file property of a section that `allow_paths` refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathProblem {
+    /// The property as written.
+    pub key: String,
+    pub line: usize,
+    pub why: String,
 }
 
 /// What the `file` output opens for `key = value`: `File` (and
